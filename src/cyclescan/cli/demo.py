@@ -1,0 +1,15 @@
+"""`cyclescan demo` (being implemented)."""
+
+from __future__ import annotations
+
+from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.errors import CycleScanError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="(not yet implemented)", formatter_class=HELP_FORMATTER)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    raise CycleScanError("'demo' is not implemented yet")

@@ -1,0 +1,1 @@
+"""Volume I/O: the Volume type, NIfTI and DICOM readers/writers, atomic file writes."""

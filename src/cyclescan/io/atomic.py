@@ -1,0 +1,46 @@
+"""Atomic file writes: write to a temp file in the same directory, fsync, then rename.
+
+An interrupted or failed write (exception, kill -9, disk full) never leaves a partial file at the
+destination; a previous file at that path survives until the rename succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success rename it onto ``dest``.
+
+    ``suffix`` defaults to the destination's full suffix (e.g. ``.nii.gz``) so libraries that pick
+    the format from the extension still work.
+    """
+    dest = Path(dest)
+    if suffix is None:
+        suffix = "".join(dest.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".part{suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(dest: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(dest, text.encode("utf-8"))
