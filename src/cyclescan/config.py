@@ -51,6 +51,9 @@ class DataConfig:
     val_patches_per_volume: int = _f(1, 1, None, "deterministic validation patches per volume")
     cache: Literal["memory", "disk", "none"] = _f("memory", help="cache of normalized volumes")
     num_workers: int = _f(1, 0, 64, "DataLoader worker processes")
+    orientation: str = _f("RIP", help="canonical internal orientation: axis codes of (D,H,W), e.g. RIP = sagittal, superior at top")
+    cache_dir: Optional[str] = _f(None, help="folder for data.cache=disk (.npy files); null = a temporary folder")
+    pad_multiple: int = _f(1, 1, 256, "pad each prepared volume so (D,H,W) are multiples of this (1 = only pad up to patch size)")
 
 
 @dataclass
@@ -155,6 +158,10 @@ class Config:
             raise ConfigError("data.norm_lower_percentile must be below data.norm_upper_percentile")
         if d.target_spacing is not None and len(d.target_spacing) != 3:
             raise ConfigError("data.target_spacing: expected 3 numbers (mm) or null")
+        axes = sorted("LRAPSI".index(c) // 2 for c in d.orientation.upper() if c in "LRAPSI")
+        if len(d.orientation) != 3 or axes != [0, 1, 2]:
+            raise ConfigError(f"data.orientation: {d.orientation!r} is not an axis code such as RIP or RAS "
+                              "(one letter from each of L/R, A/P, S/I)")
         if self.infer.window is not None and len(self.infer.window) != 3:
             raise ConfigError("infer.window: expected 3 integers or null")
         if self.domains.a == self.domains.b:

@@ -1,0 +1,51 @@
+"""Random 3D patch crops and light augmentation, driven by an explicit numpy Generator.
+
+Hand-written instead of MONAI ``RandCropByPosNegLabel``/``RandFlip``/``RandScaleIntensity``: MONAI
+randomizable transforms each own one RandomState that advances with every call, so the patch an
+item gets depends on which worker process drew it and in what order. Here every item's generator
+is derived from (seed, epoch, index, domain), so patches are identical for any ``num_workers``
+and reproducible by seed, and validation patches are the same every epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def foreground_index(mask: np.ndarray) -> np.ndarray:
+    """Flat indices (int64) of the foreground voxels of a (D, H, W) mask."""
+    return np.flatnonzero(np.asarray(mask).ravel())
+
+
+def sample_start(shape: tuple[int, ...], patch: list[int] | tuple[int, ...], rng: np.random.Generator,
+                 fg_index: np.ndarray | None, fg_prob: float) -> tuple[int, int, int]:
+    """Corner of a patch: centred on a random foreground voxel with probability ``fg_prob``
+    (when there is foreground), else on a uniformly random voxel; clamped inside the volume."""
+    if fg_index is not None and len(fg_index) > 0 and rng.random() < fg_prob:
+        centre = np.unravel_index(int(fg_index[rng.integers(len(fg_index))]), shape)
+    else:
+        centre = tuple(int(rng.integers(n)) for n in shape)
+    return tuple(int(np.clip(c - p // 2, 0, max(n - p, 0))) for c, p, n in zip(centre, patch, shape))  # type: ignore[return-value]
+
+
+def crop(array: np.ndarray, start: tuple[int, int, int], patch: list[int] | tuple[int, ...]) -> np.ndarray:
+    """float32 copy of ``array[start : start + patch]`` (D, H, W); ``array`` must be >= patch."""
+    sl = tuple(slice(s, s + p) for s, p in zip(start, patch))
+    out = np.array(array[sl], dtype=np.float32)
+    if out.shape != tuple(patch):
+        raise ValueError(f"volume {array.shape} is smaller than the patch {tuple(patch)}; it should have been padded")
+    return out
+
+
+def augment(patch: np.ndarray, rng: np.random.Generator, flip_prob: float, jitter: float) -> np.ndarray:
+    """In-plane flips (H and W axes, each with ``flip_prob``) and intensity jitter
+    ``y * (1 + s) + t`` with s, t ~ U(-jitter, jitter); result clipped to [-1, 1], float32."""
+    out = patch
+    for axis in (1, 2):
+        if flip_prob > 0 and rng.random() < flip_prob:
+            out = np.flip(out, axis=axis)
+    if jitter > 0:
+        s, t = rng.uniform(-jitter, jitter, size=2)
+        out = out * np.float32(1.0 + s) + np.float32(t)
+        np.clip(out, -1.0, 1.0, out=out)
+    return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,0 +1,89 @@
+"""Translate one whole volume: orient, normalize, slide the generator, map to the target scale, undo.
+
+``translate_volume`` is the single function every user of a trained generator calls (the
+``translate`` CLI, ``evaluate``, the demo): the output Volume has the input's exact shape, affine
+and voxel layout, with intensities on the **target** domain's scanner scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+from cyclescan.config import Config
+from cyclescan.data.normalize import NormStats
+from cyclescan.infer.sliding import plan_windows, sliding_window_translate
+from cyclescan.io.volume import Volume
+
+
+def network_divisor(cfg: Config) -> int | Sequence[int]:
+    """Spatial multiple (D, H, W) the configured generator needs.
+
+    The architecture (its anisotropic stride schedule) is fixed by the training patch size, so the
+    divisor comes from ``cfg.data.patch_size`` whatever the inference window is.
+    """
+    from cyclescan.nets import required_divisor
+
+    return required_divisor(cfg.generator, cfg.data.patch_size)
+
+
+def model_device(net: torch.nn.Module) -> torch.device:
+    """Device of the first parameter/buffer of ``net`` (CPU for parameter-free modules)."""
+    for t in list(net.parameters()) + list(net.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def translate_volume(
+    vol: Volume,
+    generator: torch.nn.Module,
+    cfg: Config,
+    target_stats: NormStats,
+    *,
+    divisor: Optional[int | Sequence[int]] = None,
+    device: Optional[str | torch.device] = None,
+    progress: Any = None,
+) -> Volume:
+    """Translate a whole Volume; the result has the input's shape, affine and voxel layout.
+
+    Steps (the training rules, via data.prepare.prepare_volume): canonical orientation
+    (cfg.data.orientation), optional resampling (cfg.data.target_spacing), percentile
+    normalization to [-1, 1] with the volume's **own** statistics, padding with -1; then the
+    generator window by window (cfg.infer: window, overlap, blend, batch_size, precision); then
+    every spatial step undone and [-1, 1] mapped to scanner units with ``target_stats``.
+
+    Args:
+        vol: input Volume (array (D, H, W) in source scanner units, any orientation).
+        generator: network mapping (B, 1, d, h, w) in [-1, 1] to the same shape (eval mode, on
+            ``device``), e.g. ``train.checkpoint.build_generator_from_checkpoint(ckpt, 'a2b')``.
+        cfg: the checkpoint's Config.
+        target_stats: NormStats of the target domain (``ckpt['norm']['b']`` for a2b).
+        divisor: network size multiple (default: nets.required_divisor for cfg).
+        device: where the generator runs (default: the generator's device).
+        progress: optional tqdm-like bar (``reset(total=)``, ``update(n)``) counting windows.
+
+    Returns:
+        Volume with a float32 (D, H, W) array in target scanner units, the input's affine (a
+        copy) and metadata plus ``translated=True``.
+
+    Raises:
+        InputError (naming the volume) for NaN/Inf voxels or a constant image.
+    """
+    from cyclescan.data.prepare import prepare_volume
+
+    prep = prepare_volume(vol.name, cfg.data, source=vol)
+    if divisor is None:
+        divisor = network_divisor(cfg)
+    dev = torch.device(device) if device is not None else model_device(generator)
+    window = cfg.window()
+    if progress is not None:
+        progress.reset(total=plan_windows(prep.array.shape, window, divisor, cfg.infer.overlap).n_windows)
+    y = sliding_window_translate(
+        prep.array, generator, window, divisor=divisor, overlap=cfg.infer.overlap, blend=cfg.infer.blend,
+        batch_size=cfg.infer.batch_size, precision=cfg.infer.precision, device=dev,
+        on_windows=None if progress is None else progress.update,
+    )
+    out = prep.to_source(y, target_stats)
+    out.meta = {**vol.meta, "translated": True}
+    return out

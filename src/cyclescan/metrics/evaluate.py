@@ -1,0 +1,289 @@
+"""`cyclescan evaluate`: run a checkpoint over paired test volumes and score it beside the baselines.
+
+For every source volume whose file name also exists in the target folder (a paired set such as the
+phantom's test set), in one run and on the same inputs:
+
+- **model**: ``infer.translate_volume`` with the checkpoint's generator for the direction;
+- **identity** and **histmatch** baselines (``metrics.baselines``).
+
+Scores per method and per truth (the given ``target`` and, if given, the noise-free ``clean``
+target, which becomes the headline truth): the report's histogram KL (``metrics.kl``; both volumes
+in [-1, 1] model space, P = real target normalized by its own stats, Q = the method's output in
+model space: the generator's raw output, the normalized source, the histogram-matched source),
+paired PSNR/SSIM/MAE/NCC in the [0, 1] metric space inside the truth's foreground mask
+(``metrics.paired``) and, with labels, per-tissue signal errors (``metrics.tissue``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from cyclescan.errors import InputError
+from cyclescan.metrics import baselines as bl
+from cyclescan.metrics.kl import histogram_kl, normalized_histogram
+from cyclescan.metrics.paired import own_normalize, paired_scores
+from cyclescan.metrics.results import FORMAT, FORMAT_VERSION, METHODS, summarize
+from cyclescan.metrics.tissue import tissue_errors
+
+METRIC_SPACE = (
+    "each volume normalized by its own percentile stats (data.norm_*_percentile, foreground) to "
+    "[-1,1], mapped to [0,1]; paired metrics inside the truth's foreground mask; PSNR data range 1"
+)
+_NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+@dataclass
+class EvalInputs:
+    """What to evaluate. Folders hold NIfTI files / DICOM series; pairing is by file name."""
+
+    checkpoint: Path
+    direction: str
+    source: Path
+    target: Path
+    labels: Optional[Path] = None
+    clean_target: Optional[Path] = None
+    reference: Optional[Path] = None  # training volumes of the target domain (else checkpoint quantiles)
+    label_map: Optional[dict[str, int]] = None
+    save_translated: Optional[Path] = None  # write the model's translations here (NIfTI)
+    device: Optional[str] = None
+    precision: Optional[str] = None
+
+
+def volume_key(path: Path) -> str:
+    """Pairing key of a volume: the file name without .nii/.nii.gz (the folder name for DICOM)."""
+    name = path.name
+    for suf in _NIFTI_SUFFIXES:
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
+def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
+    """(key, source path, target path) for every file name present in both folders, sorted."""
+    from cyclescan.io import list_volumes
+
+    src = {volume_key(p): p for p in list_volumes(source)}
+    tgt = {volume_key(p): p for p in list_volumes(target)}
+    keys = sorted(set(src) & set(tgt))
+    if not keys:
+        raise InputError(
+            f"{source} and {target}: no paired volumes (paired metrics need the same file names in both folders)"
+        )
+    return [(k, src[k], tgt[k]) for k in keys]
+
+
+def find_by_key(folder: Path, key: str, what: str) -> Path:
+    """The volume named ``key`` in ``folder`` (InputError naming ``what`` if absent)."""
+    from cyclescan.io import list_volumes
+
+    for p in list_volumes(folder):
+        if volume_key(p) == key:
+            return p
+    raise InputError(f"{folder}: no {what} volume named {key!r} (paired by file name with the source)")
+
+
+def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Run the evaluation; returns the metrics document (see ``metrics.results``), not yet written.
+
+    ``progress`` is called with one line per finished subject.
+    """
+    import torch
+
+    from cyclescan.io import read_volume
+    from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
+
+    t_start = time.perf_counter()
+    if inputs.direction not in ("a2b", "b2a"):
+        raise InputError(f"unknown direction {inputs.direction!r} (expected a2b or b2a)")
+    ckpt = load_checkpoint(inputs.checkpoint)
+    cfg = checkpoint_config(ckpt)
+    if inputs.precision:
+        cfg.infer.precision = inputs.precision  # type: ignore[assignment]
+    src_key, tgt_key = ("a", "b") if inputs.direction == "a2b" else ("b", "a")
+    domains = {"a": cfg.domains.a, "b": cfg.domains.b}
+    target_stats = _norm_stats(ckpt, tgt_key)
+    if inputs.reference is not None:
+        reference = bl.reference_from_dir(inputs.reference, cfg.data.norm_lower_percentile,
+                                          cfg.data.norm_upper_percentile, cfg.data.norm_foreground_mask)
+    else:
+        reference = bl.reference_from_checkpoint(ckpt, tgt_key)
+    device = _pick_device(inputs.device)
+    generator = build_generator_from_checkpoint(ckpt, inputs.direction).to(device)
+
+    pairs = pair_volumes(inputs.source, inputs.target)
+    truths = (["clean"] if inputs.clean_target else []) + ["target"]
+    hist_acc: dict[str, list[np.ndarray]] = {}
+    subjects = []
+    examples = None
+    for key, src_path, tgt_path in pairs:
+        src = read_volume(src_path)
+        truth_vols = {"target": read_volume(tgt_path)}
+        if inputs.clean_target:
+            truth_vols["clean"] = read_volume(find_by_key(inputs.clean_target, key, "clean target"))
+        labels = None
+        if inputs.labels:
+            label_vol = read_volume(find_by_key(inputs.labels, key, "label"))
+            _check_aligned(src, label_vol, src_path, "label")
+            labels = np.rint(label_vol.array).astype(np.int32)
+        for name, vol in truth_vols.items():
+            _check_aligned(src, vol, src_path, name)
+
+        from cyclescan.infer.translate import translate_volume
+
+        with torch.inference_mode():
+            translated = translate_volume(src, generator, cfg, target_stats, device=device)
+        if inputs.save_translated is not None:
+            from cyclescan.io.nifti import write_nifti
+
+            inputs.save_translated.mkdir(parents=True, exist_ok=True)
+            write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
+        outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data)
+        scores: dict[str, dict[str, dict[str, float]]] = {}
+        for truth in truths:
+            t_norm = _own_norm(truth_vols[truth].array, cfg.data)
+            t01 = (t_norm + 1.0) * 0.5
+            mask = _foreground(truth_vols[truth].array)
+            scores[truth] = {}
+            for method, (m_norm, m01) in outputs.items():
+                s = {"kl": histogram_kl(t_norm, m_norm), **paired_scores(m01, t01, mask).to_dict()}
+                if labels is not None:
+                    s.update(tissue_errors(m01, t01, labels, inputs.label_map))
+                scores[truth][method] = s
+            hist_acc.setdefault(truth, []).append(normalized_histogram(t_norm))
+        for method, (m_norm, _) in outputs.items():
+            hist_acc.setdefault(method, []).append(normalized_histogram(m_norm))
+        if examples is None:
+            examples = _mid_slices(src.array, outputs, truth_vols[truths[0]].array, cfg.data)
+        subjects.append({"name": key, "scores": scores})
+        if progress is not None:
+            head = scores[truths[0]]
+            progress(f"{key}: " + "  ".join(f"{m} SSIM {head[m]['ssim']:.3f} PSNR {head[m]['psnr']:.2f}" for m in METHODS))
+
+    metrics = ["kl", "psnr", "ssim", "mae", "ncc"]
+    if inputs.labels:
+        metrics += ["cartilage_rel_error", "fluid_rel_error", "acl_rel_error", "acl_norm_rel_error",
+                    "acl_norm_truth", "acl_norm_pred"]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "checkpoint": str(inputs.checkpoint),
+        "epoch": int(ckpt.get("epoch", 0)),
+        "step": int(ckpt.get("step", 0)),
+        "direction": inputs.direction,
+        "source_domain": domains[src_key],
+        "target_domain": domains[tgt_key],
+        "inputs": {
+            "source": str(inputs.source), "target": str(inputs.target),
+            "clean_target": str(inputs.clean_target) if inputs.clean_target else None,
+            "labels": str(inputs.labels) if inputs.labels else None,
+            "reference": str(inputs.reference) if inputs.reference else "checkpoint",
+        },
+        "metric_space": METRIC_SPACE,
+        "methods": list(METHODS),
+        "truths": truths,
+        "metrics": metrics,
+        "subjects": subjects,
+        "summary": summarize(subjects),
+        "histograms": {"range": [-1.0, 1.0], "bins": 256,
+                       **{k: np.mean(v, axis=0).tolist() for k, v in hist_acc.items()}},
+        "examples": examples,
+        "seconds": time.perf_counter() - t_start,
+    }
+
+
+def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
+    """Write ``result['examples']`` (mid-slices) to ``<stem>_examples.npz`` beside the JSON; record
+    its file name in ``result['examples']``. Returns the path (None if there are no examples)."""
+    from cyclescan.io.atomic import atomic_path
+
+    ex = result.get("examples")
+    if not isinstance(ex, dict):
+        return None
+    path = json_path.with_name(json_path.stem + "_examples.npz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v, dtype=np.float32) for k, v in ex.items()})
+    result["examples"] = path.name
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
+                    data_cfg: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """method -> (model-space [-1,1] output for KL, [0,1] metric-space output), all (D, H, W).
+
+    Metric space: the model's translation (target scanner units) is normalized by its own stats,
+    exactly like the truth; the identity is the source normalized by its own stats; histogram
+    matching outputs a model-space volume by construction and is only mapped to [0, 1] (normalizing
+    an already clipped volume again is not idempotent: the clipped air changes its mask).
+    """
+    from cyclescan.data.normalize import normalize
+
+    translated = np.asarray(translated, dtype=np.float32)
+    src_norm = _own_norm(src, data_cfg)
+    # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
+    # match the source's foreground to them.
+    hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src))
+    return {
+        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg) + 1.0) * 0.5),
+        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5),
+        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5),
+    }
+
+
+def _mid_slices(src: np.ndarray, outputs: dict, truth: np.ndarray, data_cfg: Any) -> dict[str, np.ndarray]:
+    """Middle slice (axis 0) of source, each method and the truth, in [0, 1] metric space."""
+    d = src.shape[0] // 2
+    ex = {"source": (_own_norm(src, data_cfg)[d] + 1.0) * 0.5, "truth": (_own_norm(truth, data_cfg)[d] + 1.0) * 0.5}
+    ex.update({m: v[1][d] for m, v in outputs.items()})
+    return ex
+
+
+def _own_norm(array: np.ndarray, data_cfg: Any) -> np.ndarray:
+    """(D, H, W) -> float32 [-1, 1] normalized by the volume's own percentile stats (training rules)."""
+    return own_normalize(array, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
+                         data_cfg.norm_foreground_mask)
+
+
+def _foreground(array: np.ndarray) -> np.ndarray:
+    from cyclescan.data.normalize import foreground_mask
+
+    m = np.asarray(foreground_mask(np.asarray(array, dtype=np.float32)), dtype=bool)
+    return m if m.any() else np.ones(m.shape, dtype=bool)
+
+
+def _norm_stats(ckpt: dict[str, Any], key: str) -> Any:
+    from cyclescan.data.normalize import NormStats
+
+    try:
+        return NormStats.from_dict(ckpt["norm"][key])
+    except (KeyError, TypeError, ValueError) as exc:
+        from cyclescan.errors import CheckpointError
+
+        raise CheckpointError(f"{ckpt.get('_path', 'checkpoint')}: no normalization stats for domain {key!r}") from exc
+
+
+def _check_aligned(src: Any, other: Any, src_path: Path, what: str) -> None:
+    if other.shape != src.shape:
+        raise InputError(f"{src_path}: shape {src.shape} differs from its {what} volume's {other.shape}; "
+                         "paired metrics need voxel-aligned volumes")
+    if not np.allclose(other.affine, src.affine, atol=1e-3):
+        raise InputError(f"{src_path}: affine differs from its {what} volume's; paired metrics need voxel-aligned volumes")
+
+
+def _pick_device(device: Optional[str]) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

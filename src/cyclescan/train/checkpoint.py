@@ -1,0 +1,179 @@
+"""Atomic save and safe load of the full training state (one ``.pt`` file per checkpoint).
+
+The checkpoint is a dict of tensors and plain Python types only, so it loads with
+``torch.load(weights_only=True)``; anything that needs pickle code execution is refused. Keys (see
+docs/architecture.md): ``format_version``, ``config`` (Config.to_dict()), ``epoch`` (completed
+epochs), ``step`` (optimizer steps), ``nets`` {G_ab, G_ba, D_a, D_b}, ``optim``, ``sched``,
+``pools``, ``rng`` {python, numpy, torch}, ``norm`` {a, b: NormStats dict}, ``reference``
+{a, b: 1-D float32 quantiles in [-1, 1]}, ``history`` (list of row dicts), ``best``
+{metric, value, epoch} and ``partial`` (mid-epoch resume point or None).
+
+Inference imports only this module from ``train/`` (never the trainer).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cyclescan.config import Config
+from cyclescan.errors import CheckpointError, CycleScanError
+from cyclescan.io.atomic import atomic_path
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "config", "epoch", "step", "nets", "norm")
+NET_NAMES = ("G_ab", "G_ba", "D_a", "D_b")
+# Config entries that decide the networks: a checkpoint is only compatible with a config whose
+# entries here are equal. The patch size is one: the generators' stride schedule (which axes
+# are pooled at which level) is derived from it.
+ARCH_SECTIONS = ("generator", "discriminator")
+ARCH_KEYS = (("data", "patch_size"),)
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (a checkpoint dict) atomically to ``path``; the old file survives a crash."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format_version": FORMAT_VERSION, **state}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint without executing pickle code.
+
+    Raises CheckpointError (naming ``path``) when the file is missing, empty, truncated, needs
+    pickle code execution, is not a CycleScan checkpoint, or has an unsupported format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: checkpoint file is empty")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses globals it does not know: the file wants code execution.
+        raise CheckpointError(
+            f"{path}: refused, the checkpoint requires pickle code execution (unsafe or not made by CycleScan)"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any other failure of the loader means a damaged file
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc.__class__.__name__})") from exc
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{path}: not a CycleScan checkpoint (no format_version)")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {ckpt['format_version']} is not supported (expected {FORMAT_VERSION})"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    nets = ckpt["nets"]
+    if not isinstance(nets, dict) or not all(n in nets for n in ("G_ab", "G_ba")):
+        raise CheckpointError(f"{path}: checkpoint has no generator weights")
+    ckpt["_path"] = str(path)
+    return ckpt
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> Config:
+    """The Config stored in a checkpoint (CheckpointError if it no longer validates)."""
+    try:
+        return Config.from_dict(ckpt["config"])
+    except CycleScanError as exc:
+        raise CheckpointError(f"{ckpt.get('_path', 'checkpoint')}: stored config is invalid: {exc}") from exc
+
+
+def check_compatible(ckpt: dict[str, Any], cfg: Config) -> None:
+    """Raise CheckpointError if ``cfg`` asks for another architecture than the checkpoint holds."""
+    stored = ckpt["config"]
+    wanted = cfg.to_dict()
+    for section in ARCH_SECTIONS:
+        old, new = stored.get(section, {}), wanted[section]
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            k = diff[0]
+            raise CheckpointError(
+                f"{ckpt.get('_path', 'checkpoint')}: incompatible architecture: {section}.{k} is "
+                f"{old.get(k)!r} in the checkpoint but {new.get(k)!r} in the requested config"
+            )
+    for section, key in ARCH_KEYS:
+        old_v, new_v = stored.get(section, {}).get(key), wanted[section][key]
+        if old_v != new_v:
+            raise CheckpointError(
+                f"{ckpt.get('_path', 'checkpoint')}: incompatible architecture: {section}.{key} is "
+                f"{old_v!r} in the checkpoint but {new_v!r} in the requested config"
+            )
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state)`` with a CheckpointError instead of a shape RuntimeError."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"incompatible weights for {what}: {first}") from exc
+
+
+def build_generator_from_checkpoint(ckpt: dict[str, Any], direction: str) -> torch.nn.Module:
+    """The generator for ``direction`` ('a2b' uses G_ab, 'b2a' uses G_ba), weights loaded, eval mode.
+
+    The module maps (B, 1, D, H, W) float32 in [-1, 1] to the same shape in [-1, 1] (tanh output),
+    on the CPU; move it with ``.to(device)``.
+    """
+    from cyclescan.nets import build_generator
+
+    if direction not in ("a2b", "b2a"):
+        raise CheckpointError(f"unknown direction {direction!r} (expected a2b or b2a)")
+    cfg = checkpoint_config(ckpt)
+    name = "G_ab" if direction == "a2b" else "G_ba"
+    net = build_generator(cfg, cfg.data.patch_size)
+    load_weights(net, ckpt["nets"][name], f"{name} from {ckpt.get('_path', 'checkpoint')}")
+    return net.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# RNG state: plain types / tensors only, so it survives weights_only loading.
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU, and CUDA if initialised) RNG states as checkpointable values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": _to_plain(random.getstate()),
+        "numpy": {
+            "kind": np_state[0],
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    random.setstate(_to_tuple(state["python"]))
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_plain(x: Any) -> Any:
+    return [_to_plain(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _to_tuple(x: Any) -> Any:
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, list) else x

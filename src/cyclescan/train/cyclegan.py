@@ -1,0 +1,290 @@
+"""The CycleGAN objective in one place (after junyanz ``cycle_gan_model.py``).
+
+Domains A and B; ``G_ab``: A -> B, ``G_ba``: B -> A; ``D_a`` judges A images, ``D_b`` B images.
+
+    fake_b = G_ab(real_a)    rec_a = G_ba(fake_b)      fake_a = G_ba(real_b)    rec_b = G_ab(fake_a)
+
+    G_adv_ab = adv_G(D_b(fake_b))          G_adv_ba = adv_G(D_a(fake_a))
+    cycle_a  = |rec_a - real_a|            cycle_b  = |rec_b - real_b|
+    idt_a    = |G_ba(real_a) - real_a|     idt_b    = |G_ab(real_b) - real_b|
+               (the generator that *outputs* domain X, applied to an X image, should be identity)
+
+    G_total  = G_adv_ab + G_adv_ba + lambda_cycle * (cycle_a + cycle_b)
+               + identity_weight * lambda_cycle * (idt_a + idt_b)
+    D_a      = 0.5 * (adv_D(D_a(real_a)) real + adv_D(D_a(pool_a(fake_a))) fake),   D_b likewise
+
+The generator terms are computed with D_a/D_b frozen (no gradient reaches them); the
+discriminator terms on detached (pooled) fakes. All tensors are (B, 1, D, H, W) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from cyclescan.config import Config
+from cyclescan.errors import TrainingError
+from cyclescan.nets import build_discriminator, build_generator, to_memory_format
+from cyclescan.train.losses import AdversarialLoss, l1_loss
+from cyclescan.train.pool import ImagePool
+
+GradSync = Callable[[list[nn.Parameter]], None]
+Autocast = str | Callable[[], ContextManager[Any]] | None
+
+
+def linear_decay_factor(epoch: int, total_epochs: int, decay_epochs: int) -> float:
+    """LR multiplier for 0-based ``epoch``: 1 for the first total-decay epochs, then linear to 0.
+
+    Same rule as the original CycleGAN: 1 - max(0, epoch - (total - decay) + 1) / (decay + 1);
+    the last epoch trains at lr / (decay + 1) and the LR reaches 0 after it.
+    """
+    start = total_epochs - decay_epochs
+    return max(0.0, 1.0 - max(0, epoch - start + 1) / float(decay_epochs + 1))
+
+
+@contextlib.contextmanager
+def frozen(*nets: nn.Module) -> Iterator[None]:
+    """Temporarily set ``requires_grad=False`` on the parameters of ``nets`` (restored after)."""
+    params = [p for n in nets for p in n.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
+
+
+def autocast_context(spec: Autocast, device: torch.device) -> ContextManager[Any]:
+    """A context manager from a precision string ('fp32' / 'bf16'), a factory, or None (= fp32)."""
+    if spec is None or spec == "fp32":
+        return contextlib.nullcontext()
+    if spec == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if callable(spec):
+        return spec()
+    raise ValueError(f"unknown precision {spec!r} (expected 'fp32', 'bf16' or a context manager factory)")
+
+
+class CycleGAN:
+    """Two generators, two PatchGAN discriminators, their optimizers, LR schedules and image pools.
+
+    Built from ``cfg`` for training patches of ``patch_size`` (D, H, W); weights are initialised
+    from ``cfg.train.seed`` (independent of the global RNG), pools are seeded from it too.
+    """
+
+    def __init__(self, cfg: Config, patch_size: Sequence[int], device: str | torch.device | None = None) -> None:
+        self.cfg = cfg
+        self.patch_size = [int(p) for p in patch_size]
+        self.channels_last = bool(cfg.train.channels_last)
+        g = torch.Generator().manual_seed(cfg.train.seed)
+        self.G_ab = build_generator(cfg, self.patch_size, generator=g)
+        self.G_ba = build_generator(cfg, self.patch_size, generator=g)
+        self.D_a = build_discriminator(cfg, self.patch_size, generator=g)
+        self.D_b = build_discriminator(cfg, self.patch_size, generator=g)
+        for net in self.networks().values():
+            to_memory_format(net, self.channels_last)
+        self.adv = AdversarialLoss(cfg.loss.gan_mode)
+        self.lambda_cycle = float(cfg.loss.lambda_cycle)
+        self.lambda_idt = float(cfg.loss.identity_weight) * self.lambda_cycle
+        o = cfg.optim
+        betas = (o.beta1, o.beta2)
+        self.opt_G = torch.optim.Adam(self.generator_parameters(), lr=o.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.discriminator_parameters(), lr=o.lr, betas=betas)
+        total, decay = cfg.train.epochs, cfg.decay_epochs()
+
+        def rule(epoch: int) -> float:
+            return linear_decay_factor(epoch, total, decay)
+
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, rule)
+        self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, rule)
+        self.pool_a = ImagePool(cfg.train.pool_size, seed=cfg.train.seed + 1)
+        self.pool_b = ImagePool(cfg.train.pool_size, seed=cfg.train.seed + 2)
+        if device is not None:
+            self.to(device)
+
+    # ---------------------------------------------------------------------------------- plumbing
+    def networks(self) -> dict[str, nn.Module]:
+        """{'G_ab', 'G_ba', 'D_a', 'D_b'} -> module."""
+        return {"G_ab": self.G_ab, "G_ba": self.G_ba, "D_a": self.D_a, "D_b": self.D_b}
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """Parameters of G_ab then G_ba (one optimizer for both, as the original)."""
+        return [*self.G_ab.parameters(), *self.G_ba.parameters()]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """Parameters of D_a then D_b."""
+        return [*self.D_a.parameters(), *self.D_b.parameters()]
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the networks."""
+        return next(self.G_ab.parameters()).device
+
+    def to(self, device: str | torch.device) -> "CycleGAN":
+        """Move the networks (in place: optimizers keep their parameter references) and return self."""
+        for net in self.networks().values():
+            net.to(device)
+        for opt in (self.opt_G, self.opt_D):  # moment buffers after a load_state_dict on another device
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if torch.is_tensor(v) and k != "step":
+                        state[k] = v.to(device)
+        return self
+
+    def train(self, mode: bool = True) -> "CycleGAN":
+        """Set all four networks to training (or eval) mode."""
+        for net in self.networks().values():
+            net.train(mode)
+        return self
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
+
+    # --------------------------------------------------------------------------------- objective
+    def generator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(G_total, terms, fakes): see the module docstring. D_a/D_b are frozen during the pass.
+
+        terms: G_adv_ab, G_adv_ba, cycle_a, cycle_b, idt_a, idt_b (0-dim, unweighted; idt_* are
+        zeros when identity_weight is 0). fakes: fake_a, fake_b, rec_a, rec_b (B,1,D,H,W).
+        """
+        real_a, real_b = self._prep(real_a), self._prep(real_b)
+        with frozen(self.D_a, self.D_b):
+            fake_b = self.G_ab(real_a)
+            rec_a = self.G_ba(fake_b)
+            fake_a = self.G_ba(real_b)
+            rec_b = self.G_ab(fake_a)
+            terms = {
+                "G_adv_ab": self.adv.generator(self.D_b(fake_b)),
+                "G_adv_ba": self.adv.generator(self.D_a(fake_a)),
+                "cycle_a": l1_loss(rec_a, real_a),
+                "cycle_b": l1_loss(rec_b, real_b),
+            }
+            if self.lambda_idt > 0:
+                terms["idt_a"] = l1_loss(self.G_ba(real_a), real_a)
+                terms["idt_b"] = l1_loss(self.G_ab(real_b), real_b)
+            else:
+                zero = torch.zeros((), device=real_a.device)
+                terms["idt_a"], terms["idt_b"] = zero, zero.clone()
+        total = (
+            terms["G_adv_ab"]
+            + terms["G_adv_ba"]
+            + self.lambda_cycle * (terms["cycle_a"] + terms["cycle_b"])
+            + self.lambda_idt * (terms["idt_a"] + terms["idt_b"])
+        )
+        fakes = {"fake_a": fake_a, "fake_b": fake_b, "rec_a": rec_a, "rec_b": rec_b}
+        return total, terms, fakes
+
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(D_total, {'D_a', 'D_b'}): 0.5 * (real + fake) per discriminator; fakes are detached."""
+        real_a, real_b = self._prep(real_a), self._prep(real_b)
+        fake_a, fake_b = self._prep(fake_a.detach()), self._prep(fake_b.detach())
+        terms = {
+            "D_a": self.adv.discriminator(self.D_a(real_a), self.D_a(fake_a)),
+            "D_b": self.adv.discriminator(self.D_b(real_b), self.D_b(fake_b)),
+        }
+        return terms["D_a"] + terms["D_b"], terms
+
+    # ------------------------------------------------------------------------------------- step
+    def step(
+        self,
+        real_a: torch.Tensor,
+        real_b: torch.Tensor,
+        autocast: Autocast = None,
+        grad_sync: GradSync | None = None,
+        *,
+        precision: str | None = None,
+    ) -> dict[str, float]:
+        """One CycleGAN step: G update (D frozen), then D update on pooled fakes.
+
+        ``autocast`` (or its alias ``precision``): 'fp32', 'bf16' or a context-manager factory for
+        the forward passes. ``grad_sync(params)`` runs after each backward, before each optimizer
+        step (DDP gradient all-reduce). Both losses are computed and checked before either
+        optimizer steps (D's loss depends only on D and the detached pre-update fakes, so this is
+        the original order's math): a non-finite loss raises TrainingError and no weight changes.
+        Returns every term, G_total and D_total as floats.
+        """
+        ac = autocast if autocast is not None else precision
+        real_a, real_b = self._prep(real_a), self._prep(real_b)
+        self.opt_G.zero_grad(set_to_none=True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast_context(ac, real_a.device):
+            g_total, g_terms, fakes = self.generator_losses(real_a, real_b)
+        _check_finite({"G_total": g_total, **g_terms})
+        pooled_a = self.pool_a.query(fakes["fake_a"])
+        pooled_b = self.pool_b.query(fakes["fake_b"])
+        with autocast_context(ac, real_a.device):
+            d_total, d_terms = self.discriminator_losses(real_a, real_b, pooled_a, pooled_b)
+        _check_finite({"D_total": d_total, **d_terms})
+
+        g_total.backward()
+        _sync_and_step(self.opt_G, self.generator_parameters(), grad_sync)
+        d_total.backward()
+        _sync_and_step(self.opt_D, self.discriminator_parameters(), grad_sync)
+
+        out = {k: float(v.detach()) for k, v in {**g_terms, **d_terms}.items()}
+        out["G_total"] = float(g_total.detach())
+        out["D_total"] = float(d_total.detach())
+        return out
+
+    def scheduler_step(self) -> None:
+        """Advance both LR schedules by one epoch (call once at the end of every epoch)."""
+        self.sched_G.step()
+        self.sched_D.step()
+
+    @property
+    def lr(self) -> float:
+        """Current generator learning rate (G and D follow the same schedule)."""
+        return float(self.opt_G.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        """'a2b' -> G_ab(x), 'b2a' -> G_ba(x); x (B,1,D,H,W) in [-1,1] -> same shape in [-1,1]."""
+        nets = {"a2b": self.G_ab, "b2a": self.G_ba}
+        if direction not in nets:
+            raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
+        return nets[direction](self._prep(x))
+
+    # ------------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """{'nets', 'optim', 'sched', 'pools'}: tensors/plain types, ``torch.load(weights_only=True)`` safe."""
+        return {
+            "nets": {k: v.state_dict() for k, v in self.networks().items()},
+            "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
+            "sched": {"G": self.sched_G.state_dict(), "D": self.sched_D.state_dict()},
+            "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved (networks strictly; optimizer state moved to our device)."""
+        for k, net in self.networks().items():
+            net.load_state_dict(state["nets"][k])
+        self.opt_G.load_state_dict(state["optim"]["G"])
+        self.opt_D.load_state_dict(state["optim"]["D"])
+        self.sched_G.load_state_dict(state["sched"]["G"])
+        self.sched_D.load_state_dict(state["sched"]["D"])
+        self.pool_a.load_state_dict(state["pools"]["a"])
+        self.pool_b.load_state_dict(state["pools"]["b"])
+
+
+def _check_finite(terms: dict[str, torch.Tensor]) -> None:
+    for name, value in terms.items():
+        v = float(value.detach())
+        if not math.isfinite(v):
+            raise TrainingError(f"non-finite loss {name} = {v}")
+
+
+def _sync_and_step(opt: torch.optim.Optimizer, params: Iterable[nn.Parameter], grad_sync: GradSync | None) -> None:
+    if grad_sync is not None:
+        grad_sync(list(params))
+    opt.step()

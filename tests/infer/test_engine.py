@@ -1,0 +1,142 @@
+"""`cyclescan translate` end to end: geometry, skip/--overwrite, atomic outputs, DICOM output."""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from cyclescan.cli.main import main
+from cyclescan.errors import InputError
+from cyclescan.infer import engine
+
+from .conftest import mese_dir
+
+
+def _translate(*args: str) -> int:
+    return main(["translate", "--quiet", *map(str, args)])
+
+
+def test_nifti_outputs_keep_shape_and_affine(tmp_path, nifti_dir, tiny_ckpt):
+    out = tmp_path / "out"
+    assert _translate(nifti_dir, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--out", out) == 0
+    for src in sorted(nifti_dir.glob("*.nii.gz")):
+        a, b = nib.load(str(src)), nib.load(str(out / src.name))
+        assert b.shape == a.shape
+        np.testing.assert_allclose(b.affine, a.affine, atol=1e-5)
+        assert b.get_data_dtype() == np.float32
+        data = np.asarray(b.dataobj)
+        assert np.isfinite(data).all() and -100.0 - 1e-3 <= data.min() and data.max() <= 3000.0 + 1e-3
+        assert "dess from ciss" in b.header["descrip"].tobytes().decode()
+    assert sorted(p.name for p in out.iterdir()) == ["knee0.nii.gz", "knee1.nii.gz"]  # no temporaries
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny_ckpt, capsys):
+    out = tmp_path / "out"
+    src = nifti_dir / "knee0.nii.gz"
+    out.mkdir()
+    (out / "knee0.nii.gz").write_bytes(b"sentinel")
+    args = [src, "--checkpoint", tiny_ckpt, "--direction", "b2a", "--out", out]
+    assert main(["translate", *map(str, args)]) == 0
+    assert (out / "knee0.nii.gz").read_bytes() == b"sentinel"
+    captured = capsys.readouterr()
+    assert "exists, skipped" in captured.err + captured.out and "skipped 1" in captured.out
+    assert _translate(*args, "--overwrite") == 0
+    assert nib.load(str(out / "knee0.nii.gz")).shape == nib.load(str(src)).shape
+
+
+def test_kill_mid_batch_leaves_finished_outputs_and_no_partial_file(tmp_path, nifti_dir, tiny_ckpt, monkeypatch):
+    out = tmp_path / "out"
+    jobs = engine.plan_jobs([nifti_dir], out)
+    real = engine.write_output
+    calls = []
+
+    def dying_write(vol, job, fmt, description, source=None):
+        calls.append(job.output.name)
+        if len(calls) == 2:  # the 2nd output dies half-way through its write
+            from cyclescan.io.atomic import atomic_path
+
+            with atomic_path(job.output) as tmp:
+                tmp.write_bytes(b"half a file")
+                raise KeyboardInterrupt
+        real(vol, job, fmt, description, source)
+
+    monkeypatch.setattr(engine, "write_output", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        engine.translate_files([nifti_dir], tiny_ckpt, "a2b", out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [jobs[0].output.name]
+    assert nib.load(str(jobs[0].output)).shape == nib.load(str(jobs[0].source)).shape
+    # A kill -9 leaves a hidden temporary; the next run removes it and finishes the rest.
+    (out / f".{jobs[1].output.name}.abc123.part.nii.gz").write_bytes(b"junk")
+    monkeypatch.setattr(engine, "write_output", real)
+    results = engine.translate_files([nifti_dir], tiny_ckpt, "a2b", out, progress=False, log=lambda m: None)
+    assert [r.status for r in results] == ["skipped", "written"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(j.output.name for j in jobs)
+
+
+def test_output_name_clash_and_bad_input_are_input_errors(tmp_path, nifti_dir, tiny_ckpt, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "knee0.nii.gz").write_bytes((nifti_dir / "knee0.nii.gz").read_bytes())
+    with pytest.raises(InputError, match="also produced by"):
+        engine.plan_jobs([nifti_dir, other], tmp_path / "out")
+    rc = main(["translate", str(tmp_path / "missing.nii.gz"), "--checkpoint", str(tiny_ckpt),
+               "--direction", "a2b", "--out", str(tmp_path / "out")])
+    assert rc == 2 and "missing.nii.gz" in capsys.readouterr().err
+    rc = main(["translate", str(nifti_dir), "--checkpoint", str(tmp_path / "nope.pt"),
+               "--direction", "a2b", "--out", str(tmp_path / "out")])
+    assert rc == 2 and "nope.pt" in capsys.readouterr().err
+
+
+def test_outputs_inside_input_folder_are_not_translated_again(tmp_path, nifti_dir):
+    jobs = engine.plan_jobs([nifti_dir], nifti_dir / "translated")
+    (nifti_dir / "translated").mkdir()
+    (nifti_dir / "translated" / "knee0.nii.gz").write_bytes((nifti_dir / "knee0.nii.gz").read_bytes())
+    assert [j.source for j in engine.plan_jobs([nifti_dir], nifti_dir / "translated")] == [j.source for j in jobs]
+
+
+def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_dir, tiny_ckpt):
+    from cyclescan.io import read_volume
+
+    src = nifti_dir / "knee1.nii.gz"
+    out = tmp_path / "out"
+    assert _translate(src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--out", out, "--format", "dicom") == 0
+    series = out / "knee1"
+    files = sorted(series.iterdir())
+    vol_in = read_volume(src)
+    assert len(files) == vol_in.shape[0]
+    ds = pydicom.dcmread(files[0])
+    assert "DERIVED" in ds.ImageType and "CycleScan" in ds.SeriesDescription
+    back = read_volume(series)
+    assert back.shape == vol_in.shape
+    np.testing.assert_allclose(back.affine, vol_in.affine, atol=1e-3)
+
+
+@pytest.mark.realdata
+def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt):
+    src = mese_dir()
+    if src is None:
+        pytest.skip("real MESE DICOM (../shared/data/knee_mese_t2/dicom) not present")
+    from cyclescan.io import read_volume
+
+    out = tmp_path / "out"
+    common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
+              "--window", "24", "128", "128", "--overlap", "0", "--precision", "bf16"]
+    assert _translate(*common) == 0
+    assert _translate(*common, "--format", "dicom") == 0
+    vol_in = read_volume(src, echo=1)
+    nii = nib.load(str(out / "dicom_echo1.nii.gz"))
+    assert nii.shape == vol_in.shape == (24, 256, 256)
+    np.testing.assert_allclose(nii.affine, vol_in.affine, atol=1e-5)
+    series = out / "dicom_echo1"
+    back = read_volume(series)
+    np.testing.assert_allclose(back.affine, vol_in.affine, atol=1e-3)
+    ds = pydicom.dcmread(sorted(series.iterdir())[0])
+    orig = pydicom.dcmread(sorted(src.iterdir())[0], stop_before_pixels=True)
+    assert ds.SeriesInstanceUID != orig.SeriesInstanceUID and ds.StudyInstanceUID == orig.StudyInstanceUID
+    assert ds.FrameOfReferenceUID == orig.FrameOfReferenceUID and "DERIVED" in ds.ImageType
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+    assert os.path.getsize(out / "dicom_echo1.nii.gz") > 0

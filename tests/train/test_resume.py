@@ -1,0 +1,102 @@
+"""Resume equivalence: stopped (SIGINT or kill -9) and resumed == uninterrupted, in deterministic mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from cyclescan.train import checkpoint as ck
+from cyclescan.train.history import TIMING_COLUMNS, History
+from cyclescan.train.trainer import train
+
+from tiny_run import TINY, tiny_cfg
+
+
+@pytest.fixture
+def dataset(tiny_dataset):
+    return tiny_dataset
+
+
+@pytest.fixture
+def straight(tiny_straight_run):
+    return tiny_straight_run[0]
+
+
+def _run(cfg, dataset, out, resume=False):
+    return train(cfg, dataset["a_train"], dataset["b_train"], out, val_a=dataset["a_val"], val_b=dataset["b_val"],
+                 resume=resume, progress=False)
+
+
+def assert_same_run(a, b):
+    la, lb = ck.load_checkpoint(a / "checkpoints" / "last.pt"), ck.load_checkpoint(b / "checkpoints" / "last.pt")
+    assert la["epoch"] == lb["epoch"] and la["step"] == lb["step"]
+    for name in ck.NET_NAMES:
+        for k, v in la["nets"][name].items():
+            assert torch.equal(v, lb["nets"][name][k]), f"{name}.{k} differs"
+    ra, rb = History.read_csv(a / "history.csv"), History.read_csv(b / "history.csv")
+    assert len(ra) == len(rb)
+    for x, y in zip(ra, rb):
+        assert {k: v for k, v in x.items() if k not in TIMING_COLUMNS} == \
+               {k: v for k, v in y.items() if k not in TIMING_COLUMNS}
+    assert la["best"] == lb["best"]
+
+
+def _interrupt_after(monkeypatch, n_steps: int):
+    """Send ourselves SIGINT after the n-th training step (the trainer saves and returns)."""
+    from cyclescan.train.cyclegan import CycleGAN
+
+    real = CycleGAN.step
+    count = {"n": 0}
+
+    def step(self, *a, **k):
+        out = real(self, *a, **k)
+        count["n"] += 1
+        if count["n"] == n_steps:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(CycleGAN, "step", step)
+
+
+@pytest.mark.parametrize("stop_step", [4, pytest.param(6, marks=pytest.mark.slow)], ids=["after_epoch_1", "mid_epoch_2"])
+def test_sigint_then_resume_equals_straight_run(straight, dataset, tmp_path, monkeypatch, stop_step):
+    out = tmp_path / "RUN"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, stop_step)
+        _run(tiny_cfg(), dataset, out)
+    last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
+    assert last["epoch"] == 1 and last["step"] == stop_step
+    assert (last["partial"] is None) == (stop_step == 4)
+    assert len(History.read_csv(out / "history.csv")) == 1
+    _run(tiny_cfg(), dataset, out, resume=True)
+    assert_same_run(straight, out)
+
+
+@pytest.mark.slow
+def test_kill9_mid_epoch_then_resume(straight, dataset, tmp_path):
+    """kill -9 a CLI training subprocess once epoch 1 is saved, in the middle of later work."""
+    out = tmp_path / "RUN"
+    sets = [x for s in TINY for x in ("--set", s)]
+    cmd = [sys.executable, "-m", "cyclescan.cli.main", "train", "--a", str(dataset["a_train"]), "--b",
+           str(dataset["b_train"]), "--val-a", str(dataset["a_val"]), "--val-b", str(dataset["b_val"]),
+           "--out", str(out), "--quiet", *sets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and ck.load_checkpoint(last)["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ck.load_checkpoint(last)["epoch"] in (1, 2, 3)  # always loadable
+    rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    assert_same_run(straight, out)
