@@ -209,7 +209,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: not valid YAML ({exc.__class__.__name__})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: top level must be a mapping of sections")
-    cfg = Config.from_dict(data)
+    try:
+        cfg = Config.from_dict(data)
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc  # name the file that holds the bad key
     return cfg.with_overrides(overrides or [])
 
 

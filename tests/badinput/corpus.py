@@ -111,3 +111,178 @@ def make_corpus(root: str | Path) -> dict[str, Path]:
     _nifti(mo / "spr.nii.gz", np.ascontiguousarray(flipped), aff2)
     c["mixed_orientations"] = mo
     return c
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 8 additions (reliability): headers, DICOM without pixels, permissions, checkpoints, configs,
+# run folders. ``make_full_corpus(dir)`` returns every entry of ``make_corpus`` plus these.
+
+#: The tiny architecture every corpus checkpoint uses (8x16x16 patches, 4 channels, 2 levels).
+TINY_CONFIG = {
+    "domains": {"a": "ciss", "b": "dess"},
+    "data": {"patch_size": [8, 16, 16], "num_workers": 0, "patches_per_volume": 1},
+    "generator": {"base_channels": 4, "depth": 2},
+    "discriminator": {"base_channels": 4, "n_layers": 2},
+    "train": {"precision": "fp32", "epochs": 1, "steps_per_epoch": 1, "device": "cpu", "num_threads": 1,
+              "pool_size": 0},
+    "infer": {"window": [8, 16, 16], "overlap": 0.25, "precision": "fp32"},
+}
+
+
+class _ExecOnLoad:
+    """Pickles to a call of ``os.mkdir(marker)``: loading it with full pickle runs code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def tiny_config_dict(**sections: dict) -> dict:
+    """TINY_CONFIG with some sections updated (a deep copy)."""
+    import copy
+
+    cfg = copy.deepcopy(TINY_CONFIG)
+    for name, values in sections.items():
+        cfg.setdefault(name, {}).update(values)
+    return cfg
+
+
+def make_checkpoint(path: Path, config: dict | None = None, seed: int = 0, weights_config: dict | None = None) -> Path:
+    """A contract-following checkpoint with random tiny nets (no training).
+
+    ``weights_config`` builds the nets from another config than the stored one (a checkpoint whose
+    weights do not fit its own config).
+    """
+    import torch
+
+    from cyclescan.config import Config
+    from cyclescan.nets import build_discriminator, build_generator
+    from cyclescan.train.checkpoint import save_checkpoint
+
+    cfg = Config.from_dict(config or TINY_CONFIG)
+    wcfg = Config.from_dict(weights_config) if weights_config else cfg
+    g = torch.Generator().manual_seed(seed)
+    patch = wcfg.data.patch_size
+    nets = {n: (build_generator if n.startswith("G") else build_discriminator)(wcfg, patch, generator=g).state_dict()
+            for n in ("G_ab", "G_ba", "D_a", "D_b")}
+    state = {
+        "config": cfg.to_dict(), "epoch": 1, "step": 1, "nets": nets,
+        "norm": {"a": {"lo": 10.0, "hi": 700.0}, "b": {"lo": 10.0, "hi": 700.0}},
+        "reference": {"a": torch.linspace(-1, 1, 64), "b": torch.linspace(-1, 1, 64)},
+        "history": [], "best": None,
+    }
+    return save_checkpoint(path, state)
+
+
+def _raw_sform(path: Path, affine: np.ndarray) -> Path:
+    """A NIfTI whose sform is ``affine`` as given (nibabel refuses to derive a qform from a singular one)."""
+    img = nib.Nifti1Image(phantom_array(), None)
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(affine, code=2)
+    nib.save(img, str(path))
+    return path
+
+
+def _yaml(path: Path, data: dict | str) -> Path:
+    import yaml
+
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def make_full_corpus(root: str | Path) -> dict[str, Path]:
+    """``make_corpus`` plus the issue-8 entries (names below); every path under ``root``.
+
+    zero_byte, zero_spacing, singular_affine, negative_pixdim, dicom_no_pixels, unreadable
+    (mode 000: only unreadable to a process without CAP_DAC_OVERRIDE), good_dir_a, good_dir_b
+    (valid training folders), good_checkpoint, ckpt_other_arch (stored config differs from its
+    weights), ckpt_truncated, ckpt_pickle (needs code execution; ``pickle_marker`` must never
+    appear), ckpt_not_cyclescan (a plain tensor dict), ckpt_empty, config_unknown_key,
+    config_wrong_type, config_out_of_range, config_not_yaml, run_empty, run_bad_history,
+    run_bad_metrics, run_good (a valid history.csv only), config_tiny (valid tiny config),
+    readonly_dir (mode 555, for output paths; only read-only to a process without CAP_DAC_OVERRIDE).
+    """
+    import os
+
+    import torch
+
+    root = Path(root)
+    c = make_corpus(root)
+    c["zero_byte"] = root / "zero_byte.nii.gz"
+    c["zero_byte"].write_bytes(b"")
+    c["zero_spacing"] = _raw_sform(root / "zero_spacing.nii.gz", np.diag([0.0, 1.0, 1.0, 1.0]))
+    sing = np.eye(4)
+    sing[:3, 1] = sing[:3, 0]  # two voxel axes point the same way: singular
+    c["singular_affine"] = _raw_sform(root / "singular_affine.nii.gz", sing)
+    img = nib.Nifti1Image(phantom_array(), None)
+    img.header["pixdim"][1:4] = [-1.0, 0.0, 1.0]
+    img.header.set_qform(None, code=0)
+    img.header.set_sform(None, code=0)
+    c["negative_pixdim"] = root / "negative_pixdim.nii.gz"
+    nib.save(img, str(c["negative_pixdim"]))
+
+    nopix = _series(root / "dicom_no_pixels", n=4, seed=6)
+    for f in sorted(nopix.iterdir()):
+        ds = pydicom.dcmread(f)
+        del ds.PixelData
+        ds.save_as(f)
+    c["dicom_no_pixels"] = nopix
+
+    c["unreadable"] = _nifti(root / "unreadable.nii.gz", phantom_array())
+    os.chmod(c["unreadable"], 0)
+
+    for dom, seed in (("a", 10), ("b", 20)):
+        d = root / f"good_dir_{dom}"
+        d.mkdir(exist_ok=True)
+        for i in range(2):
+            _nifti(d / f"s{i}.nii.gz", phantom_array((12, 24, 24), seed + i), np.diag([2.0, 0.5, 0.5, 1.0]))
+        c[f"good_dir_{dom}"] = d
+
+    c["good_checkpoint"] = make_checkpoint(root / "good.pt")
+    c["ckpt_other_arch"] = make_checkpoint(root / "other_arch.pt",
+                                           weights_config=tiny_config_dict(generator={"base_channels": 8}))
+    raw = c["good_checkpoint"].read_bytes()
+    c["ckpt_truncated"] = root / "truncated.pt"
+    c["ckpt_truncated"].write_bytes(raw[: len(raw) // 2])
+    c["pickle_marker"] = root / "PICKLE_CODE_RAN"
+    c["ckpt_pickle"] = root / "pickle.pt"
+    torch.save({"format_version": 1, "payload": _ExecOnLoad(c["pickle_marker"])}, c["ckpt_pickle"])
+    c["ckpt_not_cyclescan"] = root / "plain.pt"
+    torch.save({"weight": torch.zeros(3)}, c["ckpt_not_cyclescan"])
+    c["ckpt_empty"] = root / "empty.pt"
+    c["ckpt_empty"].write_bytes(b"")
+
+    c["config_unknown_key"] = _yaml(root / "unknown_key.yaml", tiny_config_dict(train={"epochz": 3}))
+    c["config_wrong_type"] = _yaml(root / "wrong_type.yaml", tiny_config_dict(train={"epochs": "three"}))
+    c["config_out_of_range"] = _yaml(root / "out_of_range.yaml", tiny_config_dict(optim={"lr": 5.0}))
+    c["config_not_yaml"] = _yaml(root / "not_yaml.yaml", "train: [epochs: 3\n  :: }\n")
+
+    run_empty = root / "run_empty"
+    run_empty.mkdir(exist_ok=True)
+    c["run_empty"] = run_empty
+    bad_hist = root / "run_bad_history"
+    bad_hist.mkdir(exist_ok=True)
+    (bad_hist / "history.csv").write_bytes(b"\x00\xff\xfe garbage \x00\n\x01,\x02\n")
+    c["run_bad_history"] = bad_hist
+    bad_metrics = root / "run_bad_metrics"
+    bad_metrics.mkdir(exist_ok=True)
+    (bad_metrics / "metrics.json").write_text('{"format": "cyclescan-metrics", "subjects": [')
+    c["run_bad_metrics"] = bad_metrics
+
+    c["config_tiny"] = _yaml(root / "tiny.yaml", TINY_CONFIG)
+    run_good = root / "run_good"
+    run_good.mkdir(exist_ok=True)
+    (run_good / "history.csv").write_text("epoch,step,lr,seconds,data_wait_frac,train_G_total,train_D_total,"
+                                          "selection_score,best\n1,1,0.0002,1.0,0.0,1.5,0.5,1.5,1\n"
+                                          "2,2,0.0001,1.0,0.0,1.2,0.4,1.2,1\n")
+    c["run_good"] = run_good
+
+    ro = root / "readonly_dir"
+    ro.mkdir(exist_ok=True)
+    os.chmod(ro, 0o555)
+    c["readonly_dir"] = ro
+    return c

@@ -33,17 +33,23 @@ def _save(arr: np.ndarray, path: Path) -> None:
     nib.save(nib.Nifti1Image(arr, AFFINE), str(path))
 
 
-@pytest.fixture
-def label_map() -> dict[str, int]:
-    return dict(LABEL_MAP)
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread avoids OpenMP oversubscription on the shared 2-core machine."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
-@pytest.fixture
-def paired_set(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def paired_set(tmp_path_factory) -> dict[str, Path]:
     """source/, target/ (= 2 * source + 10: same content, other scale), clean/, labels/, 2 subjects,
     plus an unpaired extra source volume that must be ignored."""
     rng = np.random.default_rng(0)
-    root = tmp_path / "set"
+    root = tmp_path_factory.mktemp("set")
     for i in range(2):
         src, lab = _subject(rng)
         name = f"subject_{i:04d}.nii.gz"
@@ -55,8 +61,8 @@ def paired_set(tmp_path: Path) -> dict[str, Path]:
     return {k: root / k for k in ("source", "target", "clean", "labels")}
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint dict per docs/architecture.md with randomly initialised tiny generators."""
     import torch
 
@@ -76,4 +82,4 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
         "norm": {"a": {"lo": 0.0, "hi": 900.0}, "b": {"lo": 10.0, "hi": 1810.0}},
         "reference": {"a": ref, "b": ref},
     }
-    return save_checkpoint(tmp_path / "ckpt.pt", state)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "ckpt.pt", state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -13,12 +14,18 @@ from cyclescan.cli.main import main
 from cyclescan.metrics.evaluate import EvalInputs, evaluate
 from cyclescan.metrics.results import load_metrics
 
+LABEL_MAP = {"background": 0, "femoral_cartilage": 1, "tibial_cartilage": 2, "patellar_cartilage": 3,
+             "fluid": 4, "acl": 5, "muscle": 6}
 
-@pytest.fixture
-def result(paired_set, tiny_checkpoint, label_map):
+
+@pytest.fixture(scope="module")
+def result(paired_set, tiny_checkpoint):
+    import torch
+
+    torch.set_num_threads(1)
     inputs = EvalInputs(checkpoint=tiny_checkpoint, direction="a2b", source=paired_set["source"],
                         target=paired_set["target"], clean_target=paired_set["clean"],
-                        labels=paired_set["labels"], label_map=label_map, device="cpu")
+                        labels=paired_set["labels"], label_map=dict(LABEL_MAP), device="cpu")
     return evaluate(inputs)
 
 
@@ -45,7 +52,9 @@ def test_identity_baseline_is_exact_when_target_is_a_rescaled_source(result):
         assert ident["ssim"]["mean"] == pytest.approx(1.0, abs=1e-6)
         assert ident["mae"]["mean"] == pytest.approx(0.0, abs=1e-6)
         assert ident["kl"]["mean"] == pytest.approx(0.0, abs=1e-6)
-        assert ident["cartilage_rel_error"]["mean"] == pytest.approx(0.0, abs=1e-5)
+        # Tissue signals keep zero (scale-only normalization): exact vs clean (= source), and
+        # only the +10 offset of the target shows (< 2 %).
+        assert ident["cartilage_rel_error"]["mean"] == pytest.approx(0.0, abs=1e-5 if truth == "clean" else 0.02)
     # An untrained generator is far from it.
     assert result["summary"]["target"]["model"]["ssim"]["mean"] < 0.9
 
@@ -73,7 +82,7 @@ def test_cli_writes_json_csv_and_table(paired_set, tiny_checkpoint, tmp_path, ca
 def test_no_pairs_is_a_user_error(paired_set, tiny_checkpoint, tmp_path, capsys):
     empty_names = tmp_path / "other"
     empty_names.mkdir()
-    (paired_set["source"] / "unpaired_9999.nii.gz").rename(empty_names / "lonely.nii.gz")
+    shutil.copy(paired_set["source"] / "unpaired_9999.nii.gz", empty_names / "lonely.nii.gz")
     rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--direction", "a2b", "--source",
                str(empty_names), "--target", str(paired_set["target"]), "--out", str(tmp_path / "m.json")])
     assert rc == 2

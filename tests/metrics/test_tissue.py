@@ -62,3 +62,15 @@ def test_label_map_json(tmp_path):
     bad.write_text('{"acl": "five"}')
     with pytest.raises(InputError, match="bad.json"):
         load_label_map(bad)
+
+
+def test_signal_space_keeps_zero_and_removes_scale():
+    from cyclescan.metrics.tissue import to_signal_space
+
+    labels, truth = _fixture()
+    scanner = truth * 1234.0
+    sig = to_signal_space(scanner)
+    assert sig[labels == 0].max() == 0.0
+    np.testing.assert_allclose(to_signal_space(3 * scanner), sig, rtol=1e-6)
+    # Ratios of tissue means survive (relative errors are meaningful), unlike a [0, 1] window.
+    assert sig[labels == 5].mean() / sig[labels == 6].mean() == pytest.approx(0.2 / 0.3, rel=1e-5)

@@ -30,6 +30,10 @@ def register(sub) -> None:
                    help="noise-free target volumes (phantom test/clean/<domain>): the headline truth")
     p.add_argument("--reference", default=None, metavar="DIR",
                    help="training volumes of the target domain for histogram matching; default: the checkpoint's quantiles")
+    p.add_argument("--source-echo", type=int, default=None, metavar="N",
+                   help="echo (1-based) of multi-echo DICOM / 4D NIfTI sources")
+    p.add_argument("--target-echo", type=int, default=None, metavar="N",
+                   help="echo of the targets (e.g. --source-echo 1 --target-echo 8 on one MESE series)")
     p.add_argument("--out", required=True, metavar="metrics.json", help="output JSON; the CSV is written beside it")
     p.add_argument("--save-translated", default=None, metavar="DIR", help="also write the model's translations (NIfTI) here")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="inference precision; default: infer.precision")
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         target=Path(args.target), labels=opt(args.labels), clean_target=opt(args.clean_target),
         reference=opt(args.reference), label_map=load_label_map(args.label_map) if args.label_map else None,
         save_translated=opt(args.save_translated), device=args.device, precision=args.precision,
+        source_echo=args.source_echo, target_echo=args.target_echo,
     )
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     result = evaluate(inputs, progress=log)

@@ -1,6 +1,7 @@
 """`cyclescan` entry point: dispatch to subcommands, turn user errors into one stderr line.
 
-Exit codes: 0 success, 2 usage/input error (CycleScanError), 1 internal error or training stop.
+Exit codes: 0 success, 2 usage/input error (CycleScanError) or an OS refusal (permission denied, disk
+full: one line naming the file), 1 internal error or training stop.
 Set CYCLESCAN_DEBUG=1 to see the traceback of an internal error.
 """
 
@@ -37,8 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except CycleScanError as exc:
-        print(f"cyclescan {args.command}: error: {exc}", file=sys.stderr)
+        msg = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # always one line
+        print(f"cyclescan {args.command}: error: {msg}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the environment refused a read or write: permissions, disk full, read-only
+        if os.environ.get("CYCLESCAN_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cyclescan {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"cyclescan {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -150,8 +150,6 @@ def run_jobs(
 
     say = log or tqdm.write
     results: list[JobResult] = []
-    if jobs:
-        jobs[0].output.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(jobs, desc="translate", unit="vol", disable=None if progress is None else not progress)
     for job in bar:
         bar.set_postfix_str(job.source.name)
@@ -165,6 +163,7 @@ def run_jobs(
         with tqdm(desc=job.source.name, unit="win", leave=False,
                   disable=True if progress is False else None) as inner:
             out = translate(vol, inner)
+        job.output.parent.mkdir(parents=True, exist_ok=True)  # only once there is something to write
         write_output(out, job, fmt, describe(vol), source=vol)
         results.append(JobResult(job, "written", time.perf_counter() - t0, tuple(out.shape)))
         del vol, out
@@ -225,8 +224,7 @@ def translate_files(
     if fmt not in ("nifti", "dicom"):
         raise InputError(f"--format {fmt!r}: expected nifti or dicom")
     jobs = plan_jobs(inputs, out_dir, fmt, echo)  # fail on bad inputs before loading the model
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint)  # out_dir is created by run_jobs at the first write
     cfg: Config = checkpoint_config(ckpt).with_overrides(list(overrides))
     dev = pick_device(device)
     generator = build_generator_from_checkpoint(ckpt, direction).to(dev)

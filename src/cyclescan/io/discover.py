@@ -94,4 +94,24 @@ def read_volume(path: str | Path, echo: int | None = None) -> Volume:
     bad = int(np.count_nonzero(~np.isfinite(vol.array)))
     if bad:
         raise InputError(f"{path}: {bad} NaN/Inf voxel(s); fix or mask them before use")
+    check_affine(vol.affine, path)
     return vol
+
+
+def check_affine(affine: np.ndarray, path: str | Path) -> None:
+    """InputError unless the 4x4 voxel -> mm ``affine`` is finite with non-zero voxel sizes and invertible.
+
+    A zero voxel size or two voxel axes pointing the same way (a singular matrix) cannot place the
+    voxels in space; orientation, resampling and the written output would all be wrong.
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
+        raise InputError(f"{path}: invalid header: the voxel-to-world affine is not a finite 4x4 matrix")
+    sizes = np.linalg.norm(a[:3, :3], axis=0)
+    if np.any(sizes <= 1e-6 * max(float(sizes.max()), 1e-12)) or float(sizes.min()) <= 0:
+        raise InputError(f"{path}: invalid header: voxel size {tuple(round(float(v), 6) for v in sizes)} mm "
+                         "(zero or missing); fix the header (pixdim / sform) before use")
+    # |det| relative to the product of the column norms: 0 for parallel axes, 1 for orthogonal ones.
+    skew = abs(float(np.linalg.det(a[:3, :3]))) / float(np.prod(sizes))
+    if skew < 1e-3:
+        raise InputError(f"{path}: invalid header: singular voxel-to-world affine (voxel axes are parallel)")

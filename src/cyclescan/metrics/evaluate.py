@@ -11,7 +11,8 @@ target, which becomes the headline truth): the report's histogram KL (``metrics.
 in [-1, 1] model space, P = real target normalized by its own stats, Q = the method's output in
 model space: the generator's raw output, the normalized source, the histogram-matched source),
 paired PSNR/SSIM/MAE/NCC in the [0, 1] metric space inside the truth's foreground mask
-(``metrics.paired``) and, with labels, per-tissue signal errors (``metrics.tissue``).
+(``metrics.paired``) and, with labels, per-tissue signal errors in signal space (scanner units over
+the volume's own upper percentile; ``metrics.tissue``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cyclescan.metrics import baselines as bl
 from cyclescan.metrics.kl import histogram_kl, normalized_histogram
 from cyclescan.metrics.paired import own_normalize, paired_scores
 from cyclescan.metrics.results import FORMAT, FORMAT_VERSION, METHODS, summarize
-from cyclescan.metrics.tissue import tissue_errors
+from cyclescan.metrics.tissue import tissue_errors, to_signal_space
 
 METRIC_SPACE = (
     "each volume normalized by its own percentile stats (data.norm_*_percentile, foreground) to "
@@ -53,6 +54,8 @@ class EvalInputs:
     save_translated: Optional[Path] = None  # write the model's translations here (NIfTI)
     device: Optional[str] = None
     precision: Optional[str] = None
+    source_echo: Optional[int] = None  # echo of multi-echo DICOM / 4D NIfTI sources (1-based)
+    target_echo: Optional[int] = None  # e.g. echo 1 -> echo 8 of the same MESE series
 
 
 def volume_key(path: Path) -> str:
@@ -122,10 +125,11 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     subjects = []
     examples = None
     for key, src_path, tgt_path in pairs:
-        src = read_volume(src_path)
-        truth_vols = {"target": read_volume(tgt_path)}
+        src = read_volume(src_path, echo=inputs.source_echo)
+        truth_vols = {"target": read_volume(tgt_path, echo=inputs.target_echo)}
         if inputs.clean_target:
-            truth_vols["clean"] = read_volume(find_by_key(inputs.clean_target, key, "clean target"))
+            truth_vols["clean"] = read_volume(find_by_key(inputs.clean_target, key, "clean target"),
+                                              echo=inputs.target_echo)
         labels = None
         if inputs.labels:
             label_vol = read_volume(find_by_key(inputs.labels, key, "label"))
@@ -150,13 +154,14 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             t01 = (t_norm + 1.0) * 0.5
             mask = _foreground(truth_vols[truth].array)
             scores[truth] = {}
-            for method, (m_norm, m01) in outputs.items():
+            t_sig = _signal(truth_vols[truth].array, cfg.data) if labels is not None else None
+            for method, (m_norm, m01, m_sig) in outputs.items():
                 s = {"kl": histogram_kl(t_norm, m_norm), **paired_scores(m01, t01, mask).to_dict()}
                 if labels is not None:
-                    s.update(tissue_errors(m01, t01, labels, inputs.label_map))
+                    s.update(tissue_errors(m_sig, t_sig, labels, inputs.label_map))
                 scores[truth][method] = s
             hist_acc.setdefault(truth, []).append(normalized_histogram(t_norm))
-        for method, (m_norm, _) in outputs.items():
+        for method, (m_norm, _, _) in outputs.items():
             hist_acc.setdefault(method, []).append(normalized_histogram(m_norm))
         if examples is None:
             examples = _mid_slices(src.array, outputs, truth_vols[truths[0]].array, cfg.data)
@@ -184,6 +189,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             "clean_target": str(inputs.clean_target) if inputs.clean_target else None,
             "labels": str(inputs.labels) if inputs.labels else None,
             "reference": str(inputs.reference) if inputs.reference else "checkpoint",
+            "source_echo": inputs.source_echo, "target_echo": inputs.target_echo,
         },
         "metric_space": METRIC_SPACE,
         "methods": list(METHODS),
@@ -219,15 +225,17 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 
 
 def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """method -> (model-space [-1,1] output for KL, [0,1] metric-space output), all (D, H, W).
+                    data_cfg: Any) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
 
     Metric space: the model's translation (target scanner units) is normalized by its own stats,
     exactly like the truth; the identity is the source normalized by its own stats; histogram
     matching outputs a model-space volume by construction and is only mapped to [0, 1] (normalizing
     an already clipped volume again is not idempotent: the clipped air changes its mask).
+    Signal space (tissue errors): each output in scanner units over its own upper percentile; the
+    histogram-matched volume is put on the target scanner scale with the target domain's stats.
     """
-    from cyclescan.data.normalize import normalize
+    from cyclescan.data.normalize import denormalize, normalize
 
     translated = np.asarray(translated, dtype=np.float32)
     src_norm = _own_norm(src, data_cfg)
@@ -235,10 +243,15 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     # match the source's foreground to them.
     hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src))
     return {
-        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg) + 1.0) * 0.5),
-        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5),
-        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5),
+        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg) + 1.0) * 0.5,
+                  _signal(translated, data_cfg)),
+        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg)),
+        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5, _signal(denormalize(hm_norm, target_stats), data_cfg)),
     }
+
+
+def _signal(array: np.ndarray, data_cfg: Any) -> np.ndarray:
+    return to_signal_space(array, data_cfg.norm_upper_percentile, data_cfg.norm_foreground_mask)
 
 
 def _mid_slices(src: np.ndarray, outputs: dict, truth: np.ndarray, data_cfg: Any) -> dict[str, np.ndarray]:

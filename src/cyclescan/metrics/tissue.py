@@ -1,7 +1,9 @@
 """Per-tissue mean-signal error with a label map (cartilage, fluid, ACL; ACL relative to muscle).
 
-Both volumes are in the [0, 1] metric space (``paired.to_metric_space``). For each tissue group
-the mean signal of the prediction and of the truth over the group's voxels are compared:
+Both volumes are in *signal space* (:func:`to_signal_space`): scanner units divided by the
+volume's own upper percentile, so zero stays zero signal. (The [0, 1] metric space of the paired
+metrics maps the darkest tissue to ~0, where a relative error explodes.) For each tissue group the
+mean signal of the prediction and of the truth over the group's voxels are compared:
 
     rel_error = (mean_pred - mean_truth) / mean_truth          (signed; 0.1 = 10 % too bright)
 
@@ -51,6 +53,16 @@ def load_label_map(path: str | Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in data.items()}
 
 
+def to_signal_space(array: np.ndarray, upper_pct: float = 99.5, use_mask: bool = True) -> np.ndarray:
+    """(D, H, W) scanner units -> float32 divided by the volume's own ``upper_pct`` percentile
+    (inside its foreground mask when ``use_mask``): a scale-only normalization (0 stays 0)."""
+    from cyclescan.data.normalize import fit_stats, foreground_mask
+
+    a = np.asarray(array, dtype=np.float32)
+    hi = fit_stats(a, 0.0, upper_pct, mask=foreground_mask(a) if use_mask else None).hi
+    return a / np.float32(hi) if hi > 0 else a
+
+
 def group_mask(labels: np.ndarray, label_map: Mapping[str, int], names: tuple[str, ...]) -> np.ndarray:
     """Boolean (D, H, W) mask of the voxels whose label is any of ``names`` (unknown names ignored)."""
     values = [label_map[n] for n in names if n in label_map]
@@ -58,29 +70,29 @@ def group_mask(labels: np.ndarray, label_map: Mapping[str, int], names: tuple[st
 
 
 def tissue_errors(
-    pred01: np.ndarray,
-    truth01: np.ndarray,
+    pred: np.ndarray,
+    truth: np.ndarray,
     labels: np.ndarray,
     label_map: Mapping[str, int] | None = None,
     reference: str = REFERENCE_TISSUE,
 ) -> dict[str, float]:
     """Signed relative mean-signal errors per tissue group, plus the ACL/reference ratio error.
 
-    pred01, truth01: (D, H, W) in [0, 1]; labels: (D, H, W) integer label map of the subject.
+    pred, truth: (D, H, W) in signal space (:func:`to_signal_space`); labels: (D, H, W) integer label map of the subject.
     Returns ``{"<group>_rel_error": float, ..., "acl_norm_rel_error": float,
     "acl_norm_truth": float, "acl_norm_pred": float}``; a group absent from this subject's labels
     gives ``nan`` (never a fake 0).
     """
     lm = dict(label_map) if label_map is not None else default_label_map()
     lab = np.asarray(labels)
-    if lab.shape != np.shape(truth01) or np.shape(pred01) != np.shape(truth01):
-        raise ValueError(f"labels {lab.shape}, prediction {np.shape(pred01)} and truth {np.shape(truth01)} differ")
+    if lab.shape != np.shape(truth) or np.shape(pred) != np.shape(truth):
+        raise ValueError(f"labels {lab.shape}, prediction {np.shape(pred)} and truth {np.shape(truth)} differ")
     out: dict[str, float] = {}
     means: dict[str, tuple[float, float]] = {}
     for group, names in {**TISSUE_GROUPS, reference: (reference,)}.items():
         m = group_mask(lab, lm, names)
         if m.any():
-            means[group] = (float(np.mean(pred01[m])), float(np.mean(truth01[m])))
+            means[group] = (float(np.mean(pred[m])), float(np.mean(truth[m])))
     for group in TISSUE_GROUPS:
         out[f"{group}_rel_error"] = _rel(*means[group]) if group in means else float("nan")
     if "acl" in means and reference in means and means[reference][0] > 0 and means[reference][1] > 0:

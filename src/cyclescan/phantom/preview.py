@@ -31,8 +31,8 @@ def write_preview(path: Path, images: dict[str, np.ndarray], labels: np.ndarray,
     rows = [(nd // 2, "mid-sagittal"), (d_condyle, "condyle")]
     aspect = spacing[1] / spacing[2]
     names = list(images)
-    fig, axes = plt.subplots(len(rows), len(names) + 1, figsize=(4 * (len(names) + 1), 4 * len(rows) + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(names) + 1, figsize=(4 * (len(names) + 1), 4.3 * len(rows) + 1.0),
+                             squeeze=False, layout="constrained")
     for r, (d, what) in enumerate(rows):
         for c, name in enumerate(names):
             sl = images[name][d].astype(np.float32)
@@ -46,9 +46,8 @@ def write_preview(path: Path, images: dict[str, np.ndarray], labels: np.ndarray,
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [Patch(color=colors[t.label], label=t.name) for t in TISSUES[1:]]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=6, fontsize=8, frameon=False)
     fig.suptitle(f"CycleScan knee phantom, {title} (anterior left, superior up)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, metadata={"Software": None})
     plt.close(fig)

@@ -114,9 +114,24 @@ def texture_field(grid: Grid, rng: np.random.Generator, corr_mm: float = 1.2) ->
     noise = rng.standard_normal(shape, dtype=np.float32)
     noise = ndimage.gaussian_filter(noise, [corr_mm / s for s in coarse_sp], mode="wrap")
     noise /= noise.std() + 1e-12
-    zoom = [n / c for n, c in zip(grid.shape, shape)]
-    out = ndimage.zoom(noise, zoom, order=1, mode="nearest", grid_mode=True)
-    return out[: grid.shape[0], : grid.shape[1], : grid.shape[2]].astype(np.float32, copy=False)
+    # Separable linear interpolation as three small matrix products (BLAS): same result as
+    # ndimage.zoom(order=1) on this regular grid but ~20x faster at 100x512x512.
+    for axis, n_out in enumerate(grid.shape):
+        if noise.shape[axis] != n_out:
+            noise = np.moveaxis(np.tensordot(_interp_matrix(noise.shape[axis], n_out), noise, axes=(1, axis)), 0, axis)
+    return np.ascontiguousarray(noise, dtype=np.float32)
+
+
+def _interp_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) float32 linear interpolation between cell-centred grids of equal extent."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = (pos - i0).astype(np.float32)
+    m = np.zeros((n_out, n_in), dtype=np.float32)
+    m[np.arange(n_out), i0] += 1 - frac
+    m[np.arange(n_out), i1] += frac
+    return m
 
 
 def bias_field(grid: Grid, rng: np.random.Generator, strength: float) -> np.ndarray:

@@ -108,23 +108,26 @@ def plot_kl(rows: Sequence[dict[str, Any]], out: Path, domains: tuple[str, str] 
     return _save(fig, out)
 
 
-def plot_sample_grid(sample_pngs: Sequence[Path], out: Path, max_rows: int = 4) -> Path | None:
-    """Stack up to ``max_rows`` epoch sample images (first, evenly spaced, last), each labelled."""
+def plot_sample_grid(sample_pngs: Sequence[Path], out: Path, max_epochs: int = 4) -> Path | None:
+    """Up to ``max_epochs`` epoch sample images (first, evenly spaced, last) side by side, labelled.
+
+    Portrait/square samples go in one row (epochs left to right); wide ones are stacked.
+    """
     pngs = sorted(Path(p) for p in sample_pngs)
     if not pngs:
         return None
-    if len(pngs) > max_rows:
-        idx = np.unique(np.linspace(0, len(pngs) - 1, max_rows).round().astype(int))
+    if len(pngs) > max_epochs:
+        idx = np.unique(np.linspace(0, len(pngs) - 1, max_epochs).round().astype(int))
         pngs = [pngs[i] for i in idx]
     images = [plt.imread(str(p)) for p in pngs]
-    w = max(im.shape[1] for im in images)
-    heights = [im.shape[0] * w / im.shape[1] for im in images]
-    fig_w = 10.0
-    fig, axes = plt.subplots(len(images), 1, figsize=(fig_w, fig_w * sum(heights) / w + 0.3 * len(images)),
-                             squeeze=False, gridspec_kw={"height_ratios": heights})
-    for ax, im, p in zip(axes[:, 0], images, pngs):
-        ax.imshow(im)
-        ax.set_title(p.stem.replace("_", " "), fontsize=9, loc="left")
+    h, w = images[0].shape[:2]
+    n = len(images)
+    wide = w > 1.5 * h
+    rows, cols = (n, 1) if wide else (1, n)
+    panel_w = 11.0 / cols
+    fig, axes = plt.subplots(rows, cols, figsize=(11.0, rows * panel_w * h / w + 0.35 * rows), squeeze=False)
+    for ax, im in zip(axes.flat, images):
+        ax.imshow(im, interpolation="lanczos")  # each sample PNG carries its own "epoch N" title
         ax.axis("off")
     fig.tight_layout()
     return _save(fig, out)

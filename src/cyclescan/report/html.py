@@ -39,8 +39,14 @@ def read_history(run: Path) -> list[dict[str, str]]:
     path = run / "history.csv"
     if not path.is_file():
         return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: not a readable history.csv ({exc.__class__.__name__})") from exc
+    if rows and "epoch" not in rows[0]:
+        raise InputError(f"{path}: not a CycleScan history.csv (no 'epoch' column)")
+    return rows
 
 
 def run_facts(run: Path, rows: list[dict[str, str]]) -> list[tuple[str, str]]:
@@ -87,11 +93,12 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
     if not run.is_dir():
         raise InputError(f"{run}: run folder not found")
     out = Path(out_dir) if out_dir is not None else run / "report"
-    out.mkdir(parents=True, exist_ok=True)
     rows = read_history(run)
     metrics_paths = find_metrics(run)
     if not rows and not metrics_paths:
         raise InputError(f"{run}: nothing to report (no history.csv and no metrics.json)")
+    loaded = {path: load_metrics(path) for path in metrics_paths}  # every input checked before any write
+    out.mkdir(parents=True, exist_ok=True)
     config_text = (run / "config.yaml").read_text() if (run / "config.yaml").is_file() else ""
     domains = _domains(config_text)
 
@@ -102,7 +109,7 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
     }
     evaluations = []
     for i, path in enumerate(metrics_paths):
-        m = load_metrics(path)
+        m = loaded[path]
         tag = f"eval{i}_{m['direction']}"
         tables = []
         for truth in m["truths"]:

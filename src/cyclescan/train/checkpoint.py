@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from cyclescan.config import Config
-from cyclescan.errors import CheckpointError, CycleScanError
+from cyclescan.errors import CheckpointError, CycleScanError, TrainingError
 from cyclescan.io.atomic import atomic_path
 
 FORMAT_VERSION = 1
@@ -40,8 +40,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, **state}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except (OSError, RuntimeError) as exc:  # disk full, quota, permissions: the previous file is untouched
+        if isinstance(exc, RuntimeError) and "writ" not in str(exc):  # torch's C++ writer reports ENOSPC so
+            raise
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise TrainingError(f"{path}: cannot write checkpoint ({why}); "
+                            "the previous checkpoint at this path is kept") from exc
     return path
 
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from cyclescan.config import Config
 from cyclescan.errors import TrainingError
+from cyclescan.faults import fault_point
 from cyclescan.nets import build_discriminator, build_generator, to_memory_format
 from cyclescan.train.losses import AdversarialLoss, l1_loss
 from cyclescan.train.pool import ImagePool
@@ -229,6 +230,7 @@ class CycleGAN:
 
         g_total.backward()
         _sync_and_step(self.opt_G, self.generator_parameters(), grad_sync)
+        fault_point("step")  # crash-safety tests: G updated, D not yet
         d_total.backward()
         _sync_and_step(self.opt_D, self.discriminator_parameters(), grad_sync)
 

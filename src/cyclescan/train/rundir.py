@@ -96,8 +96,13 @@ def check_run_dir(paths: RunPaths, cfg: Config, resume: bool) -> None:
 
 
 def create_layout(paths: RunPaths) -> None:
+    """Create RUN's folders and remove temporaries a killed earlier run left (``.NAME.*.part*``)."""
     for p in (paths.root, paths.checkpoints, paths.samples, paths.tensorboard):
         p.mkdir(parents=True, exist_ok=True)
+    for folder in (paths.root, paths.checkpoints, paths.samples):
+        for tmp in folder.glob(".*.part*"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
 
 
 class RunLog:
@@ -107,18 +112,34 @@ class RunLog:
     line would be quadratic; a crash loses at most the line being written).
     """
 
-    def __init__(self, path: Path | None, enabled: bool = True, echo: bool = True) -> None:
+    def __init__(self, path: Path | None, enabled: bool = True, echo: bool = True, deferred: bool = False) -> None:
+        """``deferred``: keep file lines in memory until :meth:`start` (the run folder may not exist yet)."""
         self.enabled = enabled
         self.echo = echo
-        self._fh = open(path, "a", encoding="utf-8") if (path is not None and enabled) else None
+        self._path = path if enabled else None
+        self._pending: list[str] | None = [] if deferred else None
+        self._fh = None
+        if not deferred:
+            self.start()
+
+    def start(self) -> None:
+        """Open the log file (appending) and write the lines kept so far."""
+        if self._fh is None and self._path is not None:
+            self._fh = open(self._path, "a", encoding="utf-8")
+            self._fh.writelines(self._pending or [])
+            self._fh.flush()
+        self._pending = None
 
     def __call__(self, msg: str) -> None:
         if not self.enabled:
             return
         if self.echo:
             print(msg, file=sys.stderr, flush=True)
-        if self._fh is not None:
-            self._fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n"
+        if self._pending is not None:
+            self._pending.append(line)
+        elif self._fh is not None:
+            self._fh.write(line)
             self._fh.flush()
 
     def close(self) -> None:

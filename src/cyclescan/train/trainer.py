@@ -23,6 +23,7 @@ import torch
 
 from cyclescan.config import Config
 from cyclescan.errors import TrainingError
+from cyclescan.faults import fault_point
 from cyclescan.train import checkpoint as ckpt_mod
 from cyclescan.train import distributed as dist_mod
 from cyclescan.train.data_setup import TrainData, build_train_data
@@ -73,10 +74,9 @@ class Trainer:
         self._resume_ckpt = ckpt_mod.load_checkpoint(self.paths.last) if resume else None
         if self._resume_ckpt is not None:
             ckpt_mod.check_compatible(self._resume_ckpt, cfg)
-        if ctx.is_main:
-            create_layout(self.paths)
-            cfg.save(self.paths.config)
-        self.log = log or RunLog(self.paths.log, enabled=ctx.is_main)
+        # Nothing is written to RUN until the inputs and the resume state are validated (run()):
+        # a run refused for bad input leaves no new or modified file behind. Log lines wait in memory.
+        self.log = log or RunLog(self.paths.log, enabled=ctx.is_main, deferred=True)
         self.progress = progress
         self.history = History()
         self.best: dict[str, Any] = {"metric": "", "value": math.inf, "epoch": 0}
@@ -93,6 +93,11 @@ class Trainer:
         self.data: TrainData = build_train_data(cfg, a_dir, b_dir, val_a, val_b, ctx, self.log)
         self._build_model()
         partial = self._restore() if self._resume_ckpt is not None else None
+        if ctx.is_main:
+            create_layout(self.paths)
+            cfg.save(self.paths.config)
+        if isinstance(self.log, RunLog):
+            self.log.start()
         self.selection = resolve_selection(cfg.train.selection_metric, self.data.paired)
         if ctx.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -107,6 +112,7 @@ class Trainer:
                     return self.paths.last
                 if self._end_epoch(epoch):
                     break
+                fault_point("epoch_end")  # crash-safety tests: epoch committed, next not started
         finally:
             self.stop.restore()
             if self.tb is not None:
@@ -143,7 +149,9 @@ class Trainer:
         try:
             self.model.load_state_dict(ck)
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise ckpt_mod.CheckpointError(f"{self.paths.last}: cannot restore training state: {exc}") from exc
+            first = str(exc).strip().splitlines()
+            detail = first[0] + (f" {first[1].strip()}" if len(first) > 1 else "")
+            raise ckpt_mod.CheckpointError(f"{self.paths.last}: cannot restore training state: {detail}") from exc
         self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
         self.history = History.from_state(ck.get("history"))
         self.history.truncate(self.epoch)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from cyclescan.faults import fault_point
 from cyclescan.infer.sliding import sliding_window_translate
 from cyclescan.metrics.kl import kl_from_histograms, normalized_histogram
 from cyclescan.train.samples import SampleTriplet
@@ -114,6 +115,7 @@ def validate(model, vols_a: Sequence[ValVolume], vols_b: Sequence[ValVolume], *,
                 bwd = _fn(model, back)
                 q_hists, cyc, ssims = [], [], []
                 for i, v in enumerate(src_vols):
+                    fault_point("validation")  # crash-safety tests
                     fake = translate_volume(fwd, v.array, window, divisor, device, precision)
                     rec = translate_volume(bwd, fake, window, divisor, device, precision)
                     q_hists.append(normalized_histogram(fake))
