@@ -97,7 +97,7 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = _f(None, 1, None, "cap on steps per epoch; null = one pass")
     batch_size: int = _f(1, 1, None, "patches per step")
     pool_size: int = _f(50, 0, None, "image pool for D updates (0 disables)")
-    precision: Literal["fp32", "bf16"] = _f("bf16", help="autocast precision (bf16 keeps depth<=2 convs in fp32)")
+    precision: Literal["auto", "fp32", "bf16"] = _f("auto", help="autocast precision; auto = bf16 only where bf16 convs are fast (AVX512-BF16/AMX, CUDA), else fp32. bf16 keeps depth<=2 convs in fp32")
     deterministic: bool = _f(False, help="deterministic algorithms (bitwise resume)")
     seed: int = _f(0, 0, None, "random seed")
     val_every: int = _f(1, 1, None, "validate every N epochs")
@@ -116,7 +116,7 @@ class InferConfig:
     overlap: float = _f(0.5, 0.0, 0.95, "window overlap fraction")
     blend: Literal["gaussian", "constant"] = _f("gaussian", help="window blending")
     batch_size: int = _f(1, 1, None, "windows per forward pass")
-    precision: Literal["fp32", "bf16"] = _f("bf16", help="inference precision")
+    precision: Literal["auto", "fp32", "bf16"] = _f("auto", help="inference precision; auto = bf16 only where fast")
 
 
 @dataclass

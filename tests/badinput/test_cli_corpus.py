@@ -252,14 +252,21 @@ def _run_subprocess(case: Case, corpus: dict, out: Path, drop_caps: bool) -> Non
     assert snapshot(*watch) == before, "files were created or modified"
 
 
-@pytest.mark.parametrize("case", PERMISSION_CASES, ids=[c.id for c in PERMISSION_CASES])
+FAST_SUBPROCESS = ("translate-unreadable", "translate-readonly-out", "report-readonly-out", "report-run_bad_history")
+
+
+def _params(cases: list[Case]) -> list:
+    """Subprocess cases: a few in the fast suite, the rest (torch import each, seconds) slow-marked."""
+    return [pytest.param(c, id=c.id, marks=() if c.id in FAST_SUBPROCESS else pytest.mark.slow) for c in cases]
+
+
+@pytest.mark.parametrize("case", _params(PERMISSION_CASES))
 def test_permission_cases_subprocess(case: Case, full_corpus, tmp_path):
     _run_subprocess(case, full_corpus, tmp_path, drop_caps=True)
 
 
-@pytest.mark.parametrize("case_id", SUBPROCESS_IDS)
-def test_no_traceback_in_real_process(case_id: str, full_corpus, tmp_path):
-    case = next(c for c in CASES if c.id == case_id)
+@pytest.mark.parametrize("case", _params([c for c in CASES if c.id in SUBPROCESS_IDS]))
+def test_no_traceback_in_real_process(case: Case, full_corpus, tmp_path):
     _run_subprocess(case, full_corpus, tmp_path, drop_caps=False)
 
 

@@ -89,3 +89,13 @@ def mese_dir() -> Path | None:
     root = Path(__file__).resolve().parents[2]
     d = root.parent / "shared" / "data" / "knee_mese_t2" / "dicom"
     return d if d.is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one thread is faster, and far faster when other jobs share the 2 cores (an
+    OpenMP team waiting on a descheduled thread makes 3 ms convs take 80 ms)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

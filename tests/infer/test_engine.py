@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+import torch
 
 from cyclescan.cli.main import main
 from cyclescan.errors import InputError
@@ -18,6 +19,26 @@ from .conftest import mese_dir
 
 def _translate(*args: str) -> int:
     return main(["translate", "--quiet", *map(str, args)])
+
+
+class Pointwise(torch.nn.Module):
+    """Stand-in generator (1x1x1 conv + tanh): keeps the real-data geometry test fast on 2 cores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x))
+
+
+@pytest.fixture
+def fast_generator(monkeypatch):
+    """Replace the checkpoint's generator by the pointwise stand-in (file-handling tests)."""
+    import cyclescan.train.checkpoint as ckpt_mod
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(ckpt_mod, "build_generator_from_checkpoint", lambda ckpt, direction: Pointwise().eval())
 
 
 def test_nifti_outputs_keep_shape_and_affine(tmp_path, nifti_dir, tiny_ckpt):
@@ -34,7 +55,7 @@ def test_nifti_outputs_keep_shape_and_affine(tmp_path, nifti_dir, tiny_ckpt):
     assert sorted(p.name for p in out.iterdir()) == ["knee0.nii.gz", "knee1.nii.gz"]  # no temporaries
 
 
-def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny_ckpt, capsys):
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny_ckpt, capsys, fast_generator):
     out = tmp_path / "out"
     src = nifti_dir / "knee0.nii.gz"
     out.mkdir()
@@ -48,7 +69,8 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny
     assert nib.load(str(out / "knee0.nii.gz")).shape == nib.load(str(src)).shape
 
 
-def test_kill_mid_batch_leaves_finished_outputs_and_no_partial_file(tmp_path, nifti_dir, tiny_ckpt, monkeypatch):
+def test_kill_mid_batch_leaves_finished_outputs_and_no_partial_file(tmp_path, nifti_dir, tiny_ckpt, monkeypatch,
+                                                                     fast_generator):
     out = tmp_path / "out"
     jobs = engine.plan_jobs([nifti_dir], out)
     real = engine.write_output
@@ -98,7 +120,7 @@ def test_outputs_inside_input_folder_are_not_translated_again(tmp_path, nifti_di
     assert [j.source for j in engine.plan_jobs([nifti_dir], nifti_dir / "translated")] == [j.source for j in jobs]
 
 
-def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_dir, tiny_ckpt):
+def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_dir, tiny_ckpt, fast_generator):
     from cyclescan.io import read_volume
 
     src = nifti_dir / "knee1.nii.gz"
@@ -115,28 +137,51 @@ def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_di
     np.testing.assert_allclose(back.affine, vol_in.affine, atol=1e-3)
 
 
-@pytest.mark.realdata
-def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt):
+def _mese_or_skip():
     src = mese_dir()
     if src is None:
         pytest.skip("real MESE DICOM (../shared/data/knee_mese_t2/dicom) not present")
+    return src
+
+
+def _check_mese_outputs(src, out):
     from cyclescan.io import read_volume
 
-    out = tmp_path / "out"
-    common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
-              "--window", "24", "128", "128", "--overlap", "0", "--precision", "bf16"]
-    assert _translate(*common) == 0
-    assert _translate(*common, "--format", "dicom") == 0
     vol_in = read_volume(src, echo=1)
     nii = nib.load(str(out / "dicom_echo1.nii.gz"))
     assert nii.shape == vol_in.shape == (24, 256, 256)
     np.testing.assert_allclose(nii.affine, vol_in.affine, atol=1e-5)
+    assert np.isfinite(np.asarray(nii.dataobj)).all()
     series = out / "dicom_echo1"
     back = read_volume(series)
+    assert back.shape == vol_in.shape
     np.testing.assert_allclose(back.affine, vol_in.affine, atol=1e-3)
     ds = pydicom.dcmread(sorted(series.iterdir())[0])
     orig = pydicom.dcmread(sorted(src.iterdir())[0], stop_before_pixels=True)
     assert ds.SeriesInstanceUID != orig.SeriesInstanceUID and ds.StudyInstanceUID == orig.StudyInstanceUID
     assert ds.FrameOfReferenceUID == orig.FrameOfReferenceUID and "DERIVED" in ds.ImageType
     assert not any(p.name.startswith(".") for p in out.iterdir())
-    assert os.path.getsize(out / "dicom_echo1.nii.gz") > 0
+
+
+@pytest.mark.realdata
+def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt, fast_generator):
+    """Oblique multi-echo DICOM with slice gaps: NIfTI and DICOM outputs keep its exact geometry."""
+    src = _mese_or_skip()
+    out = tmp_path / "out"
+    common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
+              "--window", "24", "128", "128", "--overlap", "0"]
+    assert _translate(*common) == 0
+    assert _translate(*common, "--format", "dicom") == 0
+    _check_mese_outputs(src, out)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_mese_dicom_with_the_real_generator(tmp_path, tiny_ckpt):
+    src = _mese_or_skip()
+    out = tmp_path / "out"
+    common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
+              "--window", "24", "128", "128", "--overlap", "0.25", "--precision", "fp32"]
+    assert _translate(*common) == 0
+    assert _translate(*common, "--format", "dicom") == 0
+    _check_mese_outputs(src, out)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cyclescan.config import Config
-from cyclescan.errors import CheckpointError
+from cyclescan.errors import CheckpointError, TrainingError
 from cyclescan.train import checkpoint as ck
 
 
@@ -115,7 +115,7 @@ def test_failed_write_keeps_previous(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(TrainingError, match="disk full.*previous checkpoint"):  # OSError -> one clear line (issue 8)
         ck.save_checkpoint(path, _state())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]

@@ -66,3 +66,24 @@ def test_phantom_layout(tmp_path):
                               tmp_path / "dess/val")
     with pytest.raises(InputError, match="val"):
         resolve_dirs(argparse.Namespace(a="x", b="y", val_a="z", val_b=None, phantom=None), ("a", "b"))
+
+
+@pytest.mark.slow
+def test_three_epoch_phantom_run_writes_every_artifact(tmp_path, capsys):
+    from cyclescan.phantom import generate_dataset
+    from cyclescan.train.history import History
+
+    ph = generate_dataset(tmp_path / "ph", train_subjects=2, val_subjects=1, test_subjects=1, shape=(16, 32, 32),
+                          seed=0, preview=False)
+    out = tmp_path / "RUN"
+    sets = [s for s in TINY if not s.startswith("train.deterministic")]
+    argv = ["train", "--phantom", str(ph), "--out", str(out), "--quiet", "--set", "domains.a=ciss",
+            "--set", "domains.b=dess", *[x for s in sets for x in ("--set", s)], "--epochs", "3"]
+    assert main(argv) == 0, capsys.readouterr().err
+    for rel in ("config.yaml", "train.log", "history.csv", "checkpoints/last.pt", "checkpoints/best.pt",
+                "checkpoints/epoch_0002.pt", "samples/epoch_0001.png", "samples/epoch_0003.png"):
+        assert (out / rel).is_file(), rel
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    rows = History.read_csv(out / "history.csv")
+    assert len(rows) == 3 and "val_kl_a2b" in rows[0] and "val_kl_b2a" in rows[0]
+    assert ck.load_checkpoint(out / "checkpoints" / "best.pt")["best"]["metric"] == "kl_cycle"

@@ -170,6 +170,7 @@ def test_non_finite_loss_raises_and_keeps_weights():
     assert not m.opt_G.state and not m.opt_D.state
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_lr_schedule_constant_then_linear_to_zero():
     m = CycleGAN(tiny_cfg(epochs=4), PATCH)  # decay_epochs null -> epochs // 2 = 2
     lr = m.cfg.optim.lr

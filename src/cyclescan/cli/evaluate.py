@@ -25,18 +25,18 @@ def register(sub) -> None:
     p.add_argument("--target", required=True, metavar="DIR", help="target-domain volumes paired by file name")
     p.add_argument("--labels", default=None, metavar="DIR", help="label maps paired by file name (per-tissue errors)")
     p.add_argument("--label-map", default=None, metavar="FILE.json",
-                   help="label name -> value JSON (or a phantom.json); default: the phantom's labels")
+                   help="label name -> value JSON (or a phantom.json); none = the phantom's labels")
     p.add_argument("--clean-target", default=None, metavar="DIR",
                    help="noise-free target volumes (phantom test/clean/<domain>): the headline truth")
     p.add_argument("--reference", default=None, metavar="DIR",
-                   help="training volumes of the target domain for histogram matching; default: the checkpoint's quantiles")
+                   help="training volumes of the target domain for histogram matching; none = the checkpoint's quantiles")
     p.add_argument("--source-echo", type=int, default=None, metavar="N",
                    help="echo (1-based) of multi-echo DICOM / 4D NIfTI sources")
     p.add_argument("--target-echo", type=int, default=None, metavar="N",
                    help="echo of the targets (e.g. --source-echo 1 --target-echo 8 on one MESE series)")
     p.add_argument("--out", required=True, metavar="metrics.json", help="output JSON; the CSV is written beside it")
     p.add_argument("--save-translated", default=None, metavar="DIR", help="also write the model's translations (NIfTI) here")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="inference precision; default: infer.precision")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="inference precision; none = the checkpoint's infer.precision")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
     p.add_argument("--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=run)

@@ -105,7 +105,12 @@ def blend_weights(window: Sequence[int], blend: str = "gaussian", sigma_scale: f
 
 @contextlib.contextmanager
 def autocast_for(device: torch.device, precision: str) -> Iterator[None]:
-    """Autocast context for ``precision`` ('fp32' = none, 'bf16' = bfloat16 autocast on ``device``)."""
+    """Autocast context for ``precision`` ('fp32' = none, 'bf16' = bfloat16 autocast on ``device``,
+    'auto' = bf16 only where bf16 convolutions are fast, see nets/precision.py)."""
+    from cyclescan.nets.precision import resolve_precision
+
+    if precision == "auto":
+        precision = resolve_precision("auto", device.type)
     if precision == "fp32":
         yield
         return

@@ -26,6 +26,9 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     if suffix is None:
         suffix = "".join(dest.suffixes) or ".tmp"
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".part{suffix}", dir=dest.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions, like open()
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -86,6 +86,10 @@ def read_volume(path: str | Path, echo: int | None = None) -> Volume:
                              "pass one NIfTI file or one series folder")
         vol = read_dicom_series(path, echo)
     elif is_nifti_path(path):
+        try:
+            open(path, "rb").close()  # nibabel reports a denied read as "Could not read file"
+        except PermissionError as exc:
+            raise InputError(f"{path}: permission denied (the file is not readable by this user)") from exc
         vol = read_nifti(path, echo)
     elif _looks_dicom(path):
         raise InputError(f"{path}: a single DICOM file; pass the folder holding the whole series")

@@ -250,3 +250,30 @@ def machine_info() -> dict:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     return info
+
+
+def bf16_is_fast(device: str = "cpu") -> bool:
+    """Whether bf16 autocast can speed up convolutions on ``device``.
+
+    CPU: only when oneDNN has a native bf16 path (AVX512-BF16 / AMX). On AVX2-only CPUs
+    PyTorch falls back to ``slow_conv3d`` for bf16 (measured ~20x slower than fp32 oneDNN).
+    CUDA: always (tensor cores / bf16 ALUs on Ampere and later; emulated but fine before).
+    """
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - older torch
+        return has_native_bf16()
+
+
+def resolve_precision(requested: str, device: str = "cpu") -> str:
+    """The precision to actually run: ``requested`` unless it is 'bf16' and bf16 is slow here.
+
+    Returns 'fp32' or 'bf16'. Callers should log when this differs from ``requested``.
+    """
+    if requested == "bf16" and not bf16_is_fast(device):
+        return "fp32"
+    return requested

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from cyclescan.config import Config
+from cyclescan.nets.precision import resolve_precision
 from cyclescan.errors import TrainingError
 from cyclescan.faults import fault_point
 from cyclescan.nets import build_discriminator, build_generator, to_memory_format
@@ -62,7 +63,9 @@ def frozen(*nets: nn.Module) -> Iterator[None]:
 
 
 def autocast_context(spec: Autocast, device: torch.device) -> ContextManager[Any]:
-    """A context manager from a precision string ('fp32' / 'bf16'), a factory, or None (= fp32)."""
+    """A context manager from a precision string ('auto' / 'fp32' / 'bf16'), a factory, or None (= fp32)."""
+    if spec == "auto":
+        spec = resolve_precision("auto", device.type)
     if spec is None or spec == "fp32":
         return contextlib.nullcontext()
     if spec == "bf16":
@@ -255,7 +258,7 @@ class CycleGAN:
         nets = {"a2b": self.G_ab, "b2a": self.G_ba}
         if direction not in nets:
             raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
-        return nets[direction](self._prep(x))
+        return nets[direction](self._prep(x)).contiguous()
 
     # ------------------------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
