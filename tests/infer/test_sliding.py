@@ -142,3 +142,15 @@ def test_bf16_close_to_fp32():
     assert y16.dtype == np.float32
     assert np.abs(y16 - y32).max() < 0.05 * (np.abs(y32).max() + 1e-6) + 0.02
     assert np.corrcoef(y16.ravel(), y32.ravel())[0, 1] > 0.99
+
+
+def test_auto_precision_resolves_and_bad_precision_is_config_error():
+    from cyclescan.nets.precision import resolve_precision
+
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 8, 8)).astype(np.float32)
+    net = Pointwise().eval()
+    y_auto = sliding_window_translate(x, net, (4, 8, 8), precision="auto")
+    y_ref = sliding_window_translate(x, net, (4, 8, 8), precision=resolve_precision("auto", "cpu"))
+    np.testing.assert_array_equal(y_auto, y_ref)
+    with pytest.raises(ConfigError, match="infer.precision"):
+        sliding_window_translate(x, net, (4, 8, 8), precision="fp16")

@@ -20,10 +20,10 @@ def register(sub) -> None:
     p.add_argument("--patch", type=int, nargs=3, metavar=("D", "H", "W"), default=None,
                    help="training patch (default 20 256 256; quick 8 32 32)")
     p.add_argument("--volume", type=int, nargs=3, metavar=("D", "H", "W"), default=None,
-                   help="translated volume size (default 100 512 512; quick 16 96 96)")
+                   help="translated volume size (default 100 512 512; quick 16 64 64)")
     p.add_argument("--repeats", type=int, default=None, help="timed training steps per variant (default 3)")
     p.add_argument("--budget-s", type=float, default=None,
-                   help="time budget per measurement; longer ones stop early / extrapolate (default 900; quick 10)")
+                   help="time budget per measurement; longer ones stop early / extrapolate (default 900; quick 5)")
     p.add_argument("--only", choices=["train", "infer", "data"], action="append", default=None,
                    help="run only this section (repeatable)")
     p.set_defaults(func=run)

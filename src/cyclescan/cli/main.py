@@ -17,6 +17,8 @@ from cyclescan.errors import CycleScanError
 
 # Subcommand modules in --help order. Each defines register(subparsers).
 SUBCOMMANDS = ("phantom", "train", "translate", "evaluate", "report", "demo", "benchmark")
+# Heavy subcommands: OpenMP defaults + re-exec with jemalloc preloaded (perf/runtime.py).
+TUNED_COMMANDS = ("train", "translate", "evaluate", "demo", "benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in TUNED_COMMANDS:
+        from cyclescan.perf import runtime
+
+        runtime.prepare_process_env()
+        if argv is None:  # a real command line (never exec from a library call / test)
+            runtime.maybe_reexec_with_jemalloc()
     try:
         rc = args.func(args)
     except CycleScanError as exc:

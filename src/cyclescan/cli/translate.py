@@ -27,7 +27,7 @@ def register(sub) -> None:
                    help="sliding window (slices rows cols); default: infer.window of the checkpoint, else its patch size")
     p.add_argument("--overlap", type=float, default=None, help="window overlap fraction in [0, 0.95]; default: infer.overlap")
     p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass; default: infer.batch_size")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="inference precision; default: infer.precision")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="inference precision (auto: bf16 only where bf16 convs are fast); default: infer.precision")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs (auto: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-file lines")

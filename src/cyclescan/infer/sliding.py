@@ -105,17 +105,15 @@ def blend_weights(window: Sequence[int], blend: str = "gaussian", sigma_scale: f
 
 @contextlib.contextmanager
 def autocast_for(device: torch.device, precision: str) -> Iterator[None]:
-    """Autocast context for ``precision`` ('fp32' = none, 'bf16' = bfloat16 autocast on ``device``,
-    'auto' = bf16 only where bf16 convolutions are fast, see nets/precision.py)."""
-    from cyclescan.nets.precision import resolve_precision
+    """Autocast context: 'fp32' = none, 'bf16' = bfloat16 autocast on ``device``, 'auto' = bf16
+    only where bf16 convolutions are fast (nets.precision.resolve_precision), else fp32."""
+    from cyclescan.nets.precision import PRECISIONS, resolve_precision
 
-    if precision == "auto":
-        precision = resolve_precision("auto", device.type)
-    if precision == "fp32":
+    if precision not in PRECISIONS:
+        raise ConfigError(f"infer.precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if resolve_precision(precision, device.type) == "fp32":
         yield
         return
-    if precision != "bf16":
-        raise ConfigError(f"infer.precision: {precision!r} is not one of fp32, bf16")
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
         yield
 
@@ -145,7 +143,7 @@ def sliding_window_translate(
         overlap: fraction of overlap between neighbouring windows, in [0, 1).
         blend: 'gaussian' (separable, sigma = 0.125 x window: see blend_weights) or 'constant'.
         batch_size: windows per forward pass.
-        precision: 'fp32' or 'bf16' (autocast; outputs are cast back to float32).
+        precision: 'fp32', 'bf16' or 'auto' (autocast_for; outputs are cast back to float32).
         device: where the network runs (the window batches are moved there).
         stitch_device: where the full-size output and weights are accumulated (CPU keeps
             accelerator memory bounded by the window).

@@ -91,3 +91,62 @@ def reference_from_dir(path: str | Path, lower_pct: float, upper_pct: float, use
     if not arrays:
         raise InputError(f"{path}: no reference volumes")
     return np.asarray(intensity_quantiles(arrays), dtype=np.float32).ravel()
+
+
+# ---------------------------------------------------------------------------------------------
+# Paired voxel-wise lookup (issue 9): the ceiling of any voxel-wise intensity mapping. It is fit on
+# PAIRED training voxels (which an unpaired model never sees), so it is an oracle-like reference,
+# not a fair baseline. Hand-written (a binned conditional mean) because scikit-image/MONAI have no
+# "fit a 1-D regression lookup from voxel pairs" function; sklearn's IsotonicRegression would force
+# monotonicity, which echo contrasts need not have.
+
+
+def fit_paired_lookup(
+    source_norm: np.ndarray | list[np.ndarray],
+    target_norm: np.ndarray | list[np.ndarray],
+    mask: np.ndarray | list[np.ndarray] | None = None,
+    n_bins: int = 128,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit target ~ f(source) voxel by voxel: the mean target value in equal-count source bins.
+
+    source_norm, target_norm: voxel-aligned (D, H, W) arrays (or lists of them) in model space
+    [-1, 1] (each volume normalized by its own stats); mask: voxels used for the fit (e.g. the
+    target's foreground), default all. The binned conditional mean is the MSE-optimal voxel-wise
+    map up to the bin resolution. Returns (xs, ys): 1-D float64 knots, xs strictly increasing (the
+    mean source value in each bin), ys the mean target value there; apply with
+    :func:`apply_lookup`.
+    """
+    srcs = source_norm if isinstance(source_norm, list) else [source_norm]
+    tgts = target_norm if isinstance(target_norm, list) else [target_norm]
+    masks = mask if isinstance(mask, list) else [mask] * len(srcs)
+    if len(srcs) != len(tgts) or len(masks) != len(srcs):
+        raise InputError("paired lookup: source, target and mask lists differ in length")
+    xs_all, ys_all = [], []
+    for s, t, m in zip(srcs, tgts, masks):
+        s, t = np.asarray(s, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        if s.shape != t.shape:
+            raise InputError(f"paired lookup: source shape {s.shape} != target shape {t.shape}")
+        sel = np.ones(s.shape, dtype=bool) if m is None else np.asarray(m, dtype=bool)
+        xs_all.append(s[sel])
+        ys_all.append(t[sel])
+    x, y = np.concatenate(xs_all), np.concatenate(ys_all)
+    if x.size < 2:
+        raise InputError("paired lookup: fewer than 2 voxels to fit")
+    edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, int(n_bins) + 1)))
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(edges.size - 2, 0))
+    count = np.bincount(idx, minlength=edges.size)
+    keep = count > 0
+    kx = (np.bincount(idx, weights=x, minlength=edges.size)[keep] / count[keep])
+    ky = (np.bincount(idx, weights=y, minlength=edges.size)[keep] / count[keep])
+    kx, first = np.unique(kx, return_index=True)
+    return kx, ky[first]
+
+
+def apply_lookup(source_norm: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Map a model-space source (D, H, W) through the knots of :func:`fit_paired_lookup`.
+
+    Linear interpolation between knots, constant beyond the ends. Returns float32 in [-1, 1].
+    """
+    out = np.interp(np.asarray(source_norm, dtype=np.float64), xs, ys) if len(xs) > 1 else \
+        np.full(np.shape(source_norm), float(ys[0]))
+    return np.clip(out, -1.0, 1.0).astype(np.float32)

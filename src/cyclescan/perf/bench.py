@@ -51,8 +51,8 @@ class BenchOptions:
     @classmethod
     def quick(cls, **kw) -> "BenchOptions":
         """Tiny sizes for CI / trend tracking (< 60 s on 2 cores): same code paths, narrow nets."""
-        base = dict(quick=True, patch=[8, 32, 32], gen_base=4, disc_base=8, infer_shape=[16, 96, 96], warmup=1,
-                    repeats=3, budget_s=10.0)
+        base = dict(quick=True, patch=[8, 32, 32], gen_base=4, disc_base=8, infer_shape=[16, 64, 64], warmup=1,
+                    repeats=2, budget_s=5.0)
         base.update(kw)
         return cls(**base)
 

@@ -101,6 +101,9 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     config_text = (run / "config.yaml").read_text() if (run / "config.yaml").is_file() else ""
     domains = _domains(config_text)
+    a2b = [m for m in loaded.values() if m["direction"] == "a2b"]
+    if not config_text and a2b:  # no config.yaml: domain names from an a2b evaluation
+        domains = (a2b[0]["source_domain"], a2b[0]["target_domain"])
 
     images: dict[str, str | None] = {
         "kl": _rel(figures.plot_kl(rows, out / "kl.png", domains), out),

@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Issue 9, phantom: headline table, per-tissue errors, test SSIM vs epoch beside the selection
+metric (is best.pt a good pick?), and a small ablation of short runs.
+
+Works on a `cyclescan demo --out DIR` folder (DIR/phantom + DIR/run) or trains one first:
+
+    .venv/bin/cyclescan demo --out runs/demo --set train.val_every=2 --set train.checkpoint_every=2
+    .venv/bin/python scripts/phantom_quality.py --demo runs/demo
+    .venv/bin/python scripts/phantom_quality.py --demo runs/demo --ablation lsgan_id0=loss.identity_weight=0 \
+        --ablation bce=loss.gan_mode=bce --ablation-epochs 4
+
+Every number is a `cyclescan evaluate` metrics.json (foreground, [0,1] metric space, against the
+noise-free truth `test/clean` and the noisy targets); the exact commands are printed and saved in
+OUT/phantom_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_lib import REPO, load_summary, md_table, mean, run_cli, slice_figure  # noqa: E402
+
+DIRS = {"a2b": ("ciss", "dess"), "b2a": ("dess", "ciss")}
+
+
+def evaluate_ckpt(ckpt: Path, phantom: Path, direction: str, out_json: Path, log: list[str]) -> dict[str, Any]:
+    """`cyclescan evaluate` of one checkpoint on the phantom's paired test set (reused if present)."""
+    src, tgt = DIRS[direction]
+    if not out_json.is_file():
+        run_cli(["evaluate", "--checkpoint", ckpt, "--direction", direction, "--source", phantom / "test" / src,
+                 "--target", phantom / "test" / tgt, "--clean-target", phantom / "test" / "clean" / tgt,
+                 "--labels", phantom / "test" / "labels", "--label-map", phantom / "phantom.json",
+                 "--out", out_json, "--quiet"], log)
+    return load_summary(out_json)
+
+
+def read_history(run_dir: Path) -> list[dict[str, str]]:
+    """RUN/history.csv as a list of rows (strings)."""
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def selection_check(history: list[dict[str, str]], test_ssim: dict[int, float]) -> dict[str, Any]:
+    """Compare the best-checkpoint rule with the best epoch in hindsight.
+
+    history: rows of history.csv (``epoch``, ``selection_score``, lower is better, empty when the
+    epoch was not validated); test_ssim: epoch -> mean test SSIM (both directions) of the kept
+    checkpoints. The rule's pick is the validated epoch with the lowest selection score among the
+    epochs that have a test score. Returns {picked, picked_ssim, oracle, oracle_ssim, gap}.
+    """
+    scores = {int(r["epoch"]): float(r["selection_score"]) for r in history
+              if r.get("selection_score") not in (None, "", "nan") and int(r["epoch"]) in test_ssim}
+    if not scores:
+        raise ValueError("no validated epoch has a test score (checkpoint_every / val_every do not align)")
+    picked = min(scores, key=lambda e: (scores[e], e))
+    oracle = max(test_ssim, key=lambda e: (test_ssim[e], -e))
+    return {"picked": picked, "picked_ssim": test_ssim[picked], "oracle": oracle,
+            "oracle_ssim": test_ssim[oracle], "gap": test_ssim[oracle] - test_ssim[picked]}
+
+
+def headline(summ: dict[str, dict], truths=("clean", "target")) -> list[list[Any]]:
+    """Rows: direction, truth, method, PSNR, SSIM, MAE, cartilage/fluid/ACL error %."""
+    rows = []
+    for d, s in summ.items():
+        for truth in truths:
+            for m in ("model", "identity", "histmatch"):
+                row = [f"{DIRS[d][0]} -> {DIRS[d][1]}", "clean" if truth == "clean" else "noisy", m,
+                       f"{mean(s, truth, m, 'psnr'):.2f}", mean(s, truth, m, "ssim"), mean(s, truth, m, "mae")]
+                row += [f"{100 * mean(s, truth, m, k):+.1f}" if truth == "clean" else ""
+                        for k in ("cartilage_rel_error", "fluid_rel_error", "acl_rel_error")]
+                rows.append(row)
+    return rows
+
+
+def plot_selection(epochs: list[int], ssim: dict[str, list[float]], sel: dict[int, float], out_png: Path) -> None:
+    """Test SSIM (per direction) and the selection score vs epoch, one small PNG (atomic)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cyclescan.io.atomic import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    for d, v in ssim.items():
+        ax.plot(epochs, v, "o-", label=f"test SSIM {DIRS[d][0]}->{DIRS[d][1]}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test SSIM (vs clean truth)")
+    ax2 = ax.twinx()
+    se = sorted(sel)
+    ax2.plot(se, [sel[e] for e in se], "k--", label="selection score (val, lower=better)")
+    ax2.set_ylabel("selection score")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_png, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="phantom quality tables for issue 9",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--demo", type=Path, required=True, help="a `cyclescan demo --out` folder (phantom/, run/)")
+    p.add_argument("--run", type=Path, default=None, help="run folder (default: DEMO/run)")
+    p.add_argument("--images", type=Path, default=REPO / "docs" / "images", help="where the PNGs go")
+    p.add_argument("--tag", default="demo", help="name used in file names")
+    p.add_argument("--ablation", action="append", default=[], metavar="NAME=KEY=VAL[,KEY=VAL]",
+                   help="a short run from the same config with these overrides (repeatable)")
+    p.add_argument("--ablation-epochs", type=int, default=4, help="epochs of each ablation run")
+    p.add_argument("--no-epochs", action="store_true", help="skip the per-epoch checkpoint evaluation")
+    args = p.parse_args(argv)
+
+    phantom, run_dir = args.demo / "phantom", args.run or args.demo / "run"
+    ev = run_dir / "quality"
+    log: list[str] = []
+    out: dict[str, Any] = {"run": str(run_dir)}
+    best = {d: evaluate_ckpt(run_dir / "checkpoints" / "best.pt", phantom, d, ev / f"best_{d}.json", log) for d in DIRS}
+    header = ["direction", "truth", "method", "PSNR dB", "SSIM", "MAE", "cartilage %", "fluid %", "ACL %"]
+    md = ["### headline (best.pt)\n\n" + md_table(header, headline(best))]
+    out["best"] = best
+    ex = np.load(ev / "best_a2b_examples.npz") if (ev / "best_a2b_examples.npz").is_file() else None
+    if ex is not None:
+        slice_figure([("CISS input", ex["source"]), ("model", ex["model"]), ("histmatch", ex["histmatch"]),
+                      ("DESS truth", ex["truth"])], args.images / f"phantom_{args.tag}_ciss2dess.png",
+                     title="phantom test subject, mid slice, CISS -> DESS (clean truth)", diff_of=(1, 3))
+
+    if not args.no_epochs:
+        history = read_history(run_dir)
+        ckpts = sorted((run_dir / "checkpoints").glob("epoch_*.pt"))
+        per: dict[int, dict[str, float]] = {}
+        for c in ckpts:
+            e = int(c.stem.split("_")[1])
+            per[e] = {d: mean(evaluate_ckpt(c, phantom, d, ev / f"{c.stem}_{d}.json", log), "clean", "model", "ssim")
+                      for d in DIRS}
+        sel = {int(r["epoch"]): float(r["selection_score"]) for r in history if r.get("selection_score") not in ("", None)}
+        epochs = sorted(per)
+        test_ssim = {e: float(np.mean(list(per[e].values()))) for e in epochs}
+        check = selection_check(history, test_ssim)
+        out["epochs"] = {"per_epoch": per, "selection": sel, "check": check}
+        rows = [(e, sel.get(e, float("nan")), per[e]["a2b"], per[e]["b2a"], test_ssim[e]) for e in epochs]
+        md.append("### test SSIM vs epoch\n\n" + md_table(
+            ["epoch", "selection score (val)", "SSIM ciss->dess", "SSIM dess->ciss", "mean"], rows)
+            + f"\n\nrule picks epoch {check['picked']} (test SSIM {check['picked_ssim']:.3f}); best in hindsight "
+              f"epoch {check['oracle']} ({check['oracle_ssim']:.3f}); gap {check['gap']:.3f}")
+        plot_selection(epochs, {d: [per[e][d] for e in epochs] for d in DIRS}, sel,
+                       args.images / f"phantom_{args.tag}_selection.png")
+
+    abl_rows = []
+    for spec in args.ablation:
+        name, _, sets = spec.partition("=")
+        adir = args.demo / f"ablation_{name}"
+        if not (adir / "checkpoints" / "last.pt").is_file():
+            extra = [x for kv in sets.split(",") if kv for x in ("--set", kv)]
+            run_cli(["train", "--phantom", phantom, "--out", adir, "--config", run_dir / "config.yaml",
+                     "--epochs", str(args.ablation_epochs), *extra, "--quiet"], log)
+        s = {d: evaluate_ckpt(adir / "checkpoints" / "last.pt", phantom, d, adir / "quality" / f"last_{d}.json", log)
+             for d in DIRS}
+        abl_rows.append((name, sets or "(config as is)", *(f"{mean(s[d], 'clean', 'model', 'psnr'):.2f}" for d in DIRS),
+                         *(mean(s[d], "clean", "model", "ssim") for d in DIRS),
+                         *(mean(s[d], "clean", "histmatch", "ssim") for d in DIRS)))
+    if abl_rows:
+        md.append(f"### ablation ({args.ablation_epochs} epochs each, last.pt, vs clean truth)\n\n" + md_table(
+            ["run", "overrides", "PSNR c->d", "PSNR d->c", "SSIM c->d", "SSIM d->c", "histmatch SSIM c->d",
+             "histmatch SSIM d->c"], abl_rows))
+        out["ablation"] = abl_rows
+    out["commands"] = log
+    from cyclescan.io.atomic import atomic_write_text
+
+    atomic_write_text(ev / "phantom_results.json", json.dumps(out, indent=1, default=str))
+    atomic_write_text(ev / "phantom_results.md", "\n\n".join(md) + "\n")
+    print("\n\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
