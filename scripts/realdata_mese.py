@@ -39,6 +39,7 @@ from quality_lib import REPO, load_summary, md_table, mean, run_cli, slice_figur
 DATA = REPO.parent / "shared" / "data" / "knee_mese_t2" / "dicom"
 CONFIG = Path(__file__).resolve().with_name("realdata_mese.yaml")
 ROLES = ("train_a", "train_b", "test")
+DEFAULT_SPLIT = {"train_a": (0, 8), "train_b": (16, 24), "test": (8, 16)}  # [start, stop) slices
 
 
 def parse_slab(text: str) -> tuple[int, int]:
@@ -73,27 +74,41 @@ def slab(vol: Any, start: int, stop: int) -> Any:
                   {**vol.meta, "slab": [int(start), int(stop)]})
 
 
+def make_slabs(va: Any, vb: Any, split: dict[str, tuple[int, int]]) -> dict[str, list[Any]]:
+    """Cut the echo-A / echo-B Volumes (D, H, W), voxel-aligned, into the experiment's folders.
+
+    Returns folder -> Volumes: train_a (echo A of the A slab), train_b (echo B of the B slab),
+    test_a / test_b (both echoes of the test slab), pairs_a / pairs_b (both echoes of the two
+    training slabs, voxel-aligned, for the paired lookup only: the model never reads them).
+    Each Volume's meta["slab"] = [start, stop). ValueError if the split is not disjoint.
+    """
+    if va.shape != vb.shape:
+        raise ValueError(f"echo volumes differ in shape: {va.shape} vs {vb.shape}")
+    check_split(split, va.shape[0])
+    cut = {role: (slab(va, *split[role]), slab(vb, *split[role])) for role in ROLES}
+    return {"train_a": [cut["train_a"][0]], "train_b": [cut["train_b"][1]],
+            "test_a": [cut["test"][0]], "test_b": [cut["test"][1]],
+            "pairs_a": [cut["train_a"][0], cut["train_b"][0]], "pairs_b": [cut["train_a"][1], cut["train_b"][1]]}
+
+
 def prepare(dicom_dir: Path, out: Path, split: dict[str, tuple[int, int]], echo_a: int = 1,
             echo_b: int = 8) -> dict[str, Path]:
-    """Write the slab NIfTIs; returns folder per role: train_a, train_b, test_a, test_b, pairs_a, pairs_b.
+    """Read echoes ``echo_a`` / ``echo_b`` of the series and write :func:`make_slabs` as NIfTI.
 
-    pairs_a / pairs_b hold echo A / echo B of the two TRAINING slabs, voxel-aligned (for the
-    paired lookup only; the model never reads them).
+    Returns folder name -> path (OUT/<folder>/knee_sSS-EE.nii.gz; existing files are kept).
     """
     from cyclescan.io import read_dicom_series, write_nifti
 
     va, vb = read_dicom_series(dicom_dir, echo=echo_a), read_dicom_series(dicom_dir, echo=echo_b)
-    check_split(split, va.shape[0])
-    dirs = {k: out / k for k in ("train_a", "train_b", "test_a", "test_b", "pairs_a", "pairs_b")}
-    tag = {role: f"knee_s{split[role][0]:02d}-{split[role][1] - 1:02d}" for role in ROLES}
-    jobs = [("train_a", va, "train_a"), ("train_b", vb, "train_b"), ("test_a", va, "test"),
-            ("test_b", vb, "test"), ("pairs_a", va, "train_a"), ("pairs_a", va, "train_b"),
-            ("pairs_b", vb, "train_a"), ("pairs_b", vb, "train_b")]
-    for folder, vol, role in jobs:
-        path = dirs[folder] / f"{tag[role]}.nii.gz"
-        if not path.is_file():
-            dirs[folder].mkdir(parents=True, exist_ok=True)
-            write_nifti(slab(vol, *split[role]), path)
+    dirs = {}
+    for folder, vols in make_slabs(va, vb, split).items():
+        dirs[folder] = out / folder
+        dirs[folder].mkdir(parents=True, exist_ok=True)
+        for v in vols:
+            start, stop = v.meta["slab"]
+            path = dirs[folder] / f"knee_s{start:02d}-{stop - 1:02d}.nii.gz"
+            if not path.is_file():
+                write_nifti(v, path)
     return dirs
 
 
@@ -141,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, default=CONFIG, help="training config YAML")
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="extra --set KEY=VALUE for train")
-    p.add_argument("--a-slices", type=parse_slab, default=(0, 8), help="domain A training slab (echo 1)")
-    p.add_argument("--b-slices", type=parse_slab, default=(16, 24), help="domain B training slab (echo 8)")
-    p.add_argument("--test-slices", type=parse_slab, default=(8, 16), help="paired test slab")
+    p.add_argument("--a-slices", type=parse_slab, default=DEFAULT_SPLIT["train_a"], help="domain A training slab (echo 1)")
+    p.add_argument("--b-slices", type=parse_slab, default=DEFAULT_SPLIT["train_b"], help="domain B training slab (echo 8)")
+    p.add_argument("--test-slices", type=parse_slab, default=DEFAULT_SPLIT["test"], help="paired test slab")
     p.add_argument("--figure", type=Path, default=REPO / "docs" / "images" / "realdata_echo1_to_echo8.png",
                    help="PNG of the mid test slice")
     p.add_argument("--checkpoint", default="last.pt", help="checkpoint file name to evaluate")
