@@ -66,6 +66,12 @@ def selection_check(history: list[dict[str, str]], test_ssim: dict[int, float]) 
             "oracle_ssim": test_ssim[oracle], "gap": test_ssim[oracle] - test_ssim[picked]}
 
 
+def _best_epoch(history: list[dict[str, str]]) -> int:
+    """The epoch of best.pt: the last history row flagged best (the last epoch if none is)."""
+    flagged = [int(r["epoch"]) for r in history if r.get("best") in ("1", "True", "true")]
+    return flagged[-1] if flagged else int(history[-1]["epoch"])
+
+
 def headline(summ: dict[str, dict], truths=("clean", "target")) -> list[list[Any]]:
     """Rows: direction, truth, method, PSNR, SSIM, MAE, cartilage/fluid/ACL error %."""
     rows = []
@@ -128,35 +134,45 @@ def main(argv: list[str] | None = None) -> int:
     ev = run_dir / "quality"
     log: list[str] = []
     out: dict[str, Any] = {"run": str(run_dir)}
-    best = {d: evaluate_ckpt(run_dir / "checkpoints" / "best.pt", phantom, d, ev / f"best_{d}.json", log) for d in DIRS}
+    history = read_history(run_dir)
+    ckpts = sorted((run_dir / "checkpoints").glob("epoch_*.pt"))
+    if args.no_epochs or not ckpts:
+        ckpts = [run_dir / "checkpoints" / "best.pt"]
+    per: dict[int, dict[str, dict]] = {}
+    for c in ckpts:
+        e = int(c.stem.split("_")[1]) if c.stem.startswith("epoch_") else _best_epoch(history)
+        per[e] = {d: evaluate_ckpt(c, phantom, d, ev / f"{c.stem}_{d}.json", log) for d in DIRS}
+    epochs = sorted(per)
+    sel = {int(r["epoch"]): float(r["selection_score"]) for r in history if r.get("selection_score") not in ("", None)}
+    # best.pt = the epoch the rule picked; with val_every == checkpoint_every its weights are epoch_NNNN.pt
+    pick = _best_epoch(history)
+    head_epoch = pick if pick in per else epochs[-1]
     header = ["direction", "truth", "method", "PSNR dB", "SSIM", "MAE", "cartilage %", "fluid %", "ACL %"]
-    md = ["### headline (best.pt)\n\n" + md_table(header, headline(best))]
-    out["best"] = best
-    ex = np.load(ev / "best_a2b_examples.npz") if (ev / "best_a2b_examples.npz").is_file() else None
-    if ex is not None:
+    md = [f"### headline (epoch {head_epoch}, the selection rule's pick = best.pt; "
+          f"{len(history)} epochs trained)\n\n" + md_table(header, headline(per[head_epoch]))]
+    out["headline_epoch"] = head_epoch
+    out["per_epoch"] = per
+    stem = ckpts[0].stem if len(ckpts) == 1 else f"epoch_{head_epoch:04d}"
+    ex_path = ev / f"{stem}_a2b_examples.npz"
+    if ex_path.is_file():
+        ex = np.load(ex_path)
         slice_figure([("CISS input", ex["source"]), ("model", ex["model"]), ("histmatch", ex["histmatch"]),
                       ("DESS truth", ex["truth"])], args.images / f"phantom_{args.tag}_ciss2dess.png",
-                     title="phantom test subject, mid slice, CISS -> DESS (clean truth)", diff_of=(1, 3))
-
-    if not args.no_epochs:
-        history = read_history(run_dir)
-        ckpts = sorted((run_dir / "checkpoints").glob("epoch_*.pt"))
-        per: dict[int, dict[str, float]] = {}
-        for c in ckpts:
-            e = int(c.stem.split("_")[1])
-            per[e] = {d: mean(evaluate_ckpt(c, phantom, d, ev / f"{c.stem}_{d}.json", log), "clean", "model", "ssim")
-                      for d in DIRS}
-        sel = {int(r["epoch"]): float(r["selection_score"]) for r in history if r.get("selection_score") not in ("", None)}
-        epochs = sorted(per)
-        test_ssim = {e: float(np.mean(list(per[e].values()))) for e in epochs}
+                     title=f"phantom test subject, mid slice, CISS -> DESS (epoch {head_epoch})", diff_of=(1, 3))
+    if len(epochs) > 1:
+        ssim = {e: {d: mean(per[e][d], "clean", "model", "ssim") for d in DIRS} for e in epochs}
+        test_ssim = {e: float(np.mean(list(ssim[e].values()))) for e in epochs}
         check = selection_check(history, test_ssim)
-        out["epochs"] = {"per_epoch": per, "selection": sel, "check": check}
-        rows = [(e, sel.get(e, float("nan")), per[e]["a2b"], per[e]["b2a"], test_ssim[e]) for e in epochs]
-        md.append("### test SSIM vs epoch\n\n" + md_table(
-            ["epoch", "selection score (val)", "SSIM ciss->dess", "SSIM dess->ciss", "mean"], rows)
-            + f"\n\nrule picks epoch {check['picked']} (test SSIM {check['picked_ssim']:.3f}); best in hindsight "
+        out["selection"] = {"scores": sel, "check": check}
+        rows = [(e, sel.get(e, float("nan")), ssim[e]["a2b"], ssim[e]["b2a"], test_ssim[e],
+                 mean(per[e]["a2b"], "clean", "histmatch", "ssim"), mean(per[e]["b2a"], "clean", "histmatch", "ssim"))
+                for e in epochs]
+        md.append("### test SSIM vs epoch (clean truth)\n\n" + md_table(
+            ["epoch", "selection score (val, lower=better)", "SSIM ciss->dess", "SSIM dess->ciss", "mean",
+             "histmatch ciss->dess", "histmatch dess->ciss"], rows)
+            + f"\n\nrule picks epoch {check['picked']} (mean test SSIM {check['picked_ssim']:.3f}); best in hindsight: "
               f"epoch {check['oracle']} ({check['oracle_ssim']:.3f}); gap {check['gap']:.3f}")
-        plot_selection(epochs, {d: [per[e][d] for e in epochs] for d in DIRS}, sel,
+        plot_selection(epochs, {d: [ssim[e][d] for e in epochs] for d in DIRS}, sel,
                        args.images / f"phantom_{args.tag}_selection.png")
 
     abl_rows = []

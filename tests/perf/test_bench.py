@@ -58,10 +58,12 @@ def test_run_benchmark_schema_in_process(tmp_path):
     assert tr["speedup"] == pytest.approx(tr["naive"]["step_s"] / tr["tuned"]["step_s"])
     assert tr["flops_per_step"] == tr["naive"]["flops_per_step"]  # same networks, same FLOPs
     assert 0 < tr["fraction_of_fp32_peak"]
+    assert tr["peak_dtype"] == tr["tuned"]["precision"]
+    assert tr["fraction_of_peak"] == tr[f"fraction_of_{tr['peak_dtype']}_peak"]
     d = res["data"]
     assert "error" not in d, d
     assert 0.0 <= d["data_wait_fraction"] <= 1.0 and d["steps"] >= 2
-    assert set(res["targets"]) == {"train_speedup", "train_fraction_of_bf16_peak", "translate_seconds",
+    assert set(res["targets"]) == {"train_speedup", "train_fraction_of_peak", "translate_seconds",
                                    "translate_peak_rss_gb", "data_wait_fraction"}
     assert res["targets"]["translate_seconds"]["met"] is None  # infer not run
     text = format_table(res)
@@ -69,11 +71,11 @@ def test_run_benchmark_schema_in_process(tmp_path):
 
 
 def test_targets_judge_values():
-    res = {"train": {"speedup": 2.5, "fraction_of_bf16_peak": 0.3},
+    res = {"train": {"speedup": 2.5, "fraction_of_peak": 0.3},
            "infer": {"cases": {"sliding_fp32": {"total_s": 30.0, "peak_rss_mb": 1024.0}, "whole_fp32": {"total_s": 10.0}}},
            "data": {"data_wait_fraction": 0.01}}
     t = _targets(res)
-    assert t["train_speedup"]["met"] is True and t["train_fraction_of_bf16_peak"]["met"] is False
+    assert t["train_speedup"]["met"] is True and t["train_fraction_of_peak"]["met"] is False
     assert t["translate_seconds"]["value"] == 10.0 and t["translate_seconds"]["met"] is True
     assert t["translate_peak_rss_gb"]["value"] == pytest.approx(1.0) and t["data_wait_fraction"]["met"] is True
 

@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from cyclescan.io.atomic import atomic_write_text
     from cyclescan.perf.bench import SECTIONS, BenchOptions, format_table, run_benchmark
 
+    from pathlib import Path
+
+    out_dir = Path(args.out).resolve().parent
+    if not out_dir.is_dir():
+        raise InputError(f"--out {args.out}: folder {out_dir} does not exist")
     kw: dict = {}
     if args.patch:
         kw["patch"] = list(args.patch)
