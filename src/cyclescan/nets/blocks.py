@@ -36,8 +36,38 @@ def _needs_fp32(x: torch.Tensor) -> bool:
     return x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type)
 
 
+#: PyTorch's CPU conv dispatch (aten Convolution.cpp, ``ConvParams::use_mkldnn``) sends an fp32
+#: batch-1 input with a <= 3 kernel to the single-threaded reference ``slow_conv3d`` unless
+#: N * C * D * H > 20480. With thin slabs (D = 16-20) that is most layers of a 3D U-Net, and the
+#: reference path is 3-5x slower than oneDNN (measured here: 16 ch, 16x64x64, fwd+bwd 0.60 s vs
+#: 0.13 s). Convolution commutes with a joint permutation of the spatial axes of input, weight,
+#: stride, padding and dilation, so ``SafeConv3d`` puts the thinnest axis last when that moves
+#: the layer onto oneDNN. Results are equal up to float rounding; the public layout is unchanged.
+MKLDNN_MIN_NCDH = 20480
+
+
+def onednn_axis_order(x: torch.Tensor) -> tuple[int, int, int] | None:
+    """Spatial axis order (a permutation of 2, 3, 4) that routes an fp32 CPU conv to oneDNN.
+
+    None when no permutation is needed (already oneDNN: batch > 1 or large enough) or none helps,
+    and on non-CPU devices, non-fp32 inputs or under autocast (those have their own dispatch).
+    """
+    if x.device.type != "cpu" or x.dim() != 5 or x.dtype != torch.float32 or x.shape[0] > 1:
+        return None
+    if torch.is_autocast_enabled("cpu"):
+        return None
+    n, c = x.shape[0], x.shape[1]
+    if n * c * x.shape[2] * x.shape[3] > MKLDNN_MIN_NCDH:
+        return None
+    order = tuple(sorted((2, 3, 4), key=lambda a: -x.shape[a]))
+    if n * c * x.shape[order[0]] * x.shape[order[1]] <= MKLDNN_MIN_NCDH:
+        return None
+    return order  # type: ignore[return-value]
+
+
 class SafeConv3d(nn.Conv3d):
-    """``nn.Conv3d`` that runs in fp32 with autocast disabled when the input depth is <= 2.
+    """``nn.Conv3d`` that runs in fp32 with autocast disabled when the input depth is <= 2, and
+    that permutes spatial axes so fp32 CPU convs use oneDNN (see ``onednn_axis_order``).
 
     Input (B, C_in, D, H, W) -> output (B, C_out, D', H', W'); output is fp32 on the safe path.
     """
@@ -47,6 +77,26 @@ class SafeConv3d(nn.Conv3d):
             with torch.autocast(device_type=x.device.type, enabled=False):
                 return super().forward(x.float())
         return super().forward(x)
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if isinstance(self.padding, str):
+            return super()._conv_forward(x, weight, bias)
+        padding: Sequence[int] = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0, 0, 0)
+        order = onednn_axis_order(x)
+        if order is None:
+            return F.conv3d(x, weight, bias, self.stride, padding, self.dilation, self.groups)
+        perm = (0, 1, *order)
+        inverse = tuple(perm.index(i) for i in range(5))
+
+        def axes(t: Sequence[int]) -> tuple[int, ...]:
+            return tuple(t[a - 2] for a in order)
+
+        y = F.conv3d(x.permute(perm), weight.permute(perm), bias, axes(self.stride), axes(padding),
+                     axes(self.dilation), self.groups)
+        return y.permute(inverse)
 
 
 class SafeConvTranspose3d(nn.ConvTranspose3d):
