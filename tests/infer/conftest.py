@@ -82,20 +82,3 @@ def nifti_dir(tmp_path) -> Path:
     for i, shape in enumerate([(10, 24, 20), (9, 20, 26)]):
         nib.save(nib.Nifti1Image(knee_like(shape, i), oblique_affine()), str(d / f"knee{i}.nii.gz"))
     return d
-
-
-def mese_dir() -> Path | None:
-    """The real multi-echo knee DICOM series (../shared relative to the repo root), if present."""
-    root = Path(__file__).resolve().parents[2]
-    d = root.parent / "shared" / "data" / "knee_mese_t2" / "dicom"
-    return d if d.is_dir() else None
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread is faster, and far faster when other jobs share the 2 cores (an
-    OpenMP team waiting on a descheduled thread makes 3 ms convs take 80 ms)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

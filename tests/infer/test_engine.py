@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import nibabel as nib
 import numpy as np
@@ -13,8 +12,6 @@ import torch
 from cyclescan.cli.main import main
 from cyclescan.errors import InputError
 from cyclescan.infer import engine
-
-from .conftest import mese_dir
 
 
 def _translate(*args: str) -> int:
@@ -137,13 +134,6 @@ def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_di
     np.testing.assert_allclose(back.affine, vol_in.affine, atol=1e-3)
 
 
-def _mese_or_skip():
-    src = mese_dir()
-    if src is None:
-        pytest.skip("real MESE DICOM (../shared/data/knee_mese_t2/dicom) not present")
-    return src
-
-
 def _check_mese_outputs(src, out):
     from cyclescan.io import read_volume
 
@@ -164,9 +154,9 @@ def _check_mese_outputs(src, out):
 
 
 @pytest.mark.realdata
-def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt, fast_generator):
+def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt, fast_generator, mese_dir):
     """Oblique multi-echo DICOM with slice gaps: NIfTI and DICOM outputs keep its exact geometry."""
-    src = _mese_or_skip()
+    src = mese_dir
     out = tmp_path / "out"
     common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
               "--window", "24", "128", "128", "--overlap", "0"]
@@ -177,8 +167,8 @@ def test_real_mese_dicom_echo1_geometry_and_dicom_output(tmp_path, tiny_ckpt, fa
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_real_mese_dicom_with_the_real_generator(tmp_path, tiny_ckpt):
-    src = _mese_or_skip()
+def test_real_mese_dicom_with_the_real_generator(tmp_path, tiny_ckpt, mese_dir):
+    src = mese_dir
     out = tmp_path / "out"
     common = [src, "--checkpoint", tiny_ckpt, "--direction", "a2b", "--echo", "1", "--out", out,
               "--window", "24", "128", "128", "--overlap", "0.25", "--precision", "fp32"]

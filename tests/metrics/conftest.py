@@ -33,17 +33,6 @@ def _save(arr: np.ndarray, path: Path) -> None:
     nib.save(nib.Nifti1Image(arr, AFFINE), str(path))
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread avoids OpenMP oversubscription on the shared 2-core machine."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def paired_set(tmp_path_factory) -> dict[str, Path]:
     """source/, target/ (= 2 * source + 10: same content, other scale), clean/, labels/, 2 subjects,

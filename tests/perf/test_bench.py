@@ -94,3 +94,12 @@ def test_cli_quick_writes_json(tmp_path):
         assert "error" not in c, c
         assert c["shape"] == [16, 64, 64] and c["peak_rss_mb"] > 0
     assert cases["whole_fp32"]["windows_total"] == 1
+
+
+def test_full_options_are_not_quick_and_json_able():
+    """Regression: the ``quick`` classmethod shadowed the field default, so full() had quick=<method>."""
+    import dataclasses
+
+    full = BenchOptions.full(patch=[16, 64, 64])
+    assert full.quick is False and BenchOptions.quick().quick is True
+    assert json.loads(json.dumps(dataclasses.asdict(full)))["quick"] is False

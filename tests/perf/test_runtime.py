@@ -78,12 +78,19 @@ def test_configure_runtime_sets_threads():
         torch.set_flush_denormal(False)
 
 
-def test_resolve_precision_follows_bf16_support(monkeypatch):
+def test_resolve_precision_is_the_nets_rule(monkeypatch):
+    """perf.runtime delegates to nets.precision (one rule): 'auto' follows bf16 support, explicit wins."""
+    from cyclescan.nets import precision
+
     assert runtime.resolve_precision("fp32") == "fp32"
-    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device="cpu": False)
-    assert runtime.resolve_precision("bf16") == "fp32"
-    monkeypatch.setattr(runtime, "bf16_is_fast", lambda device="cpu": True)
-    assert runtime.resolve_precision("bf16") == "bf16"
+    assert runtime.resolve_precision("bf16") == "bf16"  # explicit request is honoured
+    monkeypatch.setattr(precision, "bf16_fast", lambda device_type="cpu": False)
+    assert runtime.resolve_precision("auto") == "fp32" and not runtime.bf16_is_fast()
+    monkeypatch.setattr(precision, "bf16_fast", lambda device_type="cpu": True)
+    assert runtime.resolve_precision("auto") == "bf16" and runtime.bf16_is_fast("cpu")
+    assert runtime.resolve_precision("auto", "cuda:0") == "bf16"
+    with pytest.raises(ValueError):
+        runtime.resolve_precision("fp16")
 
 
 def test_machine_info_has_the_facts():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Iterator
 
 import pytest
 import torch
@@ -14,15 +13,6 @@ from cyclescan.errors import TrainingError
 from cyclescan.train.cyclegan import CycleGAN, linear_decay_factor
 
 PATCH = [8, 16, 16]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread() -> Iterator[None]:
-    """Tiny convs on 2 shared cores: extra OpenMP threads only spin (measured ~10x slower)."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def tiny_cfg(**train) -> Config:

@@ -21,6 +21,10 @@ def register(sub) -> None:
                    help="training patch (default 20 256 256; quick 8 32 32)")
     p.add_argument("--volume", type=int, nargs=3, metavar=("D", "H", "W"), default=None,
                    help="translated volume size (default 100 512 512; quick 16 64 64)")
+    p.add_argument("--gen-base", type=int, default=None, metavar="C",
+                   help="generator base channels (default 32 = the default model; quick 4)")
+    p.add_argument("--disc-base", type=int, default=None, metavar="C",
+                   help="discriminator base channels (default 64; quick 8)")
     p.add_argument("--repeats", type=int, default=None, help="timed training steps per variant (default 3)")
     p.add_argument("--budget-s", type=float, default=None,
                    help="time budget per measurement; longer ones stop early / extrapolate (default 900; quick 5)")
@@ -46,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         kw["patch"] = list(args.patch)
     if args.volume:
         kw["infer_shape"] = list(args.volume)
+    for name in ("gen_base", "disc_base"):
+        v = getattr(args, name)
+        if v is not None:
+            if v < 1:
+                raise InputError(f"--{name.replace('_', '-')} {v}: must be at least 1")
+            kw[name] = v
     if args.repeats is not None:
         if args.repeats < 1:
             raise InputError(f"--repeats {args.repeats}: must be at least 1")

@@ -13,26 +13,24 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.cli.common import add_overrides_arg, add_subcommand, option_overrides
 from cyclescan.errors import ConfigError, InputError
 
 DIRECTIONS = ("a2b", "b2a")
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "demo",
+    p = add_subcommand(
+        sub, "demo",
         help="end to end on the synthetic knee: phantom, train, translate, evaluate, report (~10 min on 2 cores)",
         description="Generate the phantom, train with the demo config, translate the paired test set in both "
         "directions, evaluate against the noise-free truth and the noisy targets beside identity and "
         "histogram matching, and write the HTML report. Prints the report path and the metrics tables.",
-        formatter_class=HELP_FORMATTER,
     )
     p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (phantom/, run/ inside)")
     p.add_argument("--config", default="demo", metavar="NAME|FILE.yaml",
                    help="a shipped config name (demo, phantom, report) or a YAML file")
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="override a config key, e.g. --set train.epochs=2 (repeatable)")
+    add_overrides_arg(p, example="train.epochs=2")
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--seed", type=int, default=0, help="phantom and training seed")
     p.add_argument("--phantom-shape", type=int, nargs=3, default=None, metavar=("D", "H", "W"),
@@ -79,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     phantom, run_dir = out / "phantom", out / "run"
     say = (lambda msg: None) if args.quiet else (lambda msg: print(f"[demo] {msg}", file=sys.stderr, flush=True))
 
-    overrides = list(args.overrides) + [f"train.seed={args.seed}"]
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
+    overrides = list(args.overrides) + option_overrides(args, {"seed": "train.seed", "epochs": "train.epochs"})
     cfg = load_config(find_config(args.config), overrides)
     a, b = cfg.domains.a, cfg.domains.b
 

@@ -6,21 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.cli.common import add_checkpoint_args, add_device_arg, add_precision_arg, add_subcommand
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "evaluate",
+    p = add_subcommand(
+        sub, "evaluate",
         help="score a checkpoint on paired test volumes beside identity and histogram-matching baselines",
         description="Translate --source with the checkpoint and compare with --target volumes of the same "
         "file names: the report's histogram KL, PSNR, 3D SSIM, MAE and NCC (foreground, [0,1] metric space), "
         "per-tissue signal errors with --labels, for the model, the identity baseline and histogram matching "
         "to the target domain's training histogram. Writes metrics.json and metrics.csv; prints a table.",
-        formatter_class=HELP_FORMATTER,
     )
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint .pt written by `cyclescan train`")
-    p.add_argument("--direction", required=True, choices=("a2b", "b2a"), help="a2b uses G_ab (A -> B), b2a uses G_ba")
+    add_checkpoint_args(p)
     p.add_argument("--source", required=True, metavar="DIR", help="source-domain test volumes (NIfTI / DICOM series)")
     p.add_argument("--target", required=True, metavar="DIR", help="target-domain volumes paired by file name")
     p.add_argument("--labels", default=None, metavar="DIR", help="label maps paired by file name (per-tissue errors)")
@@ -36,8 +34,8 @@ def register(sub) -> None:
                    help="echo of the targets (e.g. --source-echo 1 --target-echo 8 on one MESE series)")
     p.add_argument("--out", required=True, metavar="metrics.json", help="output JSON; the CSV is written beside it")
     p.add_argument("--save-translated", default=None, metavar="DIR", help="also write the model's translations (NIfTI) here")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="inference precision; none = the checkpoint's infer.precision")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs")
+    add_precision_arg(p, "inference precision; none = the checkpoint's infer.precision")
+    add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=run)
 

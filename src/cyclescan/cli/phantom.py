@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.cli.common import add_subcommand
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "phantom", help="generate a synthetic knee data set (CISS/DESS, physics-based)",
+    p = add_subcommand(
+        sub, "phantom", help="generate a synthetic knee data set (CISS/DESS, physics-based)",
         description="Generate a reproducible physics-based knee phantom: unpaired train/val volumes per "
                     "contrast, a paired test set with labels and noise-free truth, phantom.json, preview.png.",
-        formatter_class=HELP_FORMATTER,
     )
     p.add_argument("out", metavar="OUT", help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--train-subjects", type=int, default=8, metavar="N", help="training subjects per contrast")

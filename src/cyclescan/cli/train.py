@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cyclescan.cli.common import HELP_FORMATTER, add_config_args
+from cyclescan.cli.common import add_config_args, add_device_arg, add_subcommand, option_overrides
 from cyclescan.errors import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "train",
+    p = add_subcommand(
+        sub, "train",
         help="train a 3D CycleGAN (A <-> B) on two folders of volumes",
         description="Train an unpaired 3D CycleGAN. Writes RUN/config.yaml, RUN/checkpoints/{last,best,"
         "epoch_NNNN}.pt, RUN/history.csv, RUN/tensorboard/, RUN/samples/ and RUN/train.log. "
         "Multi-process: torchrun --nproc_per_node N -m cyclescan.cli.main train ...",
-        formatter_class=HELP_FORMATTER,
     )
     p.add_argument("--a", metavar="DIR", default=None, help="training volumes of domain A (NIfTI files / DICOM series)")
     p.add_argument("--b", metavar="DIR", default=None, help="training volumes of domain B")
@@ -28,7 +27,7 @@ def register(sub) -> None:
     add_config_args(p)
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="override train.device")
+    add_device_arg(p, "override train.device", default=None)
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -60,13 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from cyclescan.config import load_config
     from cyclescan.train.trainer import train
 
-    overrides = list(args.overrides)
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if args.seed is not None:
-        overrides.append(f"train.seed={args.seed}")
-    if args.device is not None:
-        overrides.append(f"train.device={args.device}")
+    overrides = list(args.overrides) + option_overrides(
+        args, {"epochs": "train.epochs", "seed": "train.seed", "device": "train.device"}
+    )
     cfg = load_config(args.config, overrides)
     a, b, va, vb = resolve_dirs(args, (cfg.domains.a, cfg.domains.b))
     best = train(cfg, a, b, args.out, val_a=va, val_b=vb, resume=args.resume, progress=False if args.quiet else None)

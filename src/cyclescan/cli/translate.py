@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.cli.common import (
+    add_checkpoint_args,
+    add_device_arg,
+    add_precision_arg,
+    add_subcommand,
+    option_overrides,
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "translate",
+    p = add_subcommand(
+        sub, "translate",
         help="translate whole volumes (NIfTI files/folders, DICOM series) with a checkpoint",
         description="Translate whole volumes into the other contrast with a trained checkpoint, by "
         "sliding-window inference with Gaussian blending. Outputs keep the input's shape and affine; "
         "intensities are on the target domain's scanner scale. Existing outputs are skipped.",
-        formatter_class=HELP_FORMATTER,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI file, folder of volumes, or DICOM series folder")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint .pt written by `cyclescan train`")
-    p.add_argument("--direction", required=True, choices=("a2b", "b2a"), help="a2b uses G_ab (A -> B), b2a uses G_ba")
+    add_checkpoint_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     p.add_argument("--format", dest="fmt", choices=("nifti", "dicom"), default="nifti",
                    help="nifti: one .nii.gz per input; dicom: one new DICOM series folder per input")
@@ -27,24 +31,16 @@ def register(sub) -> None:
                    help="sliding window (slices rows cols); default: infer.window of the checkpoint, else its patch size")
     p.add_argument("--overlap", type=float, default=None, help="window overlap fraction in [0, 0.95]; default: infer.overlap")
     p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass; default: infer.batch_size")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help="inference precision (auto: bf16 only where bf16 convs are fast); default: infer.precision")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the network runs (auto: cuda if available)")
+    add_precision_arg(p, "inference precision (auto: bf16 only where bf16 convs are fast); default: infer.precision")
+    add_device_arg(p, "where the network runs (auto: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-file lines")
     p.set_defaults(func=run)
 
 
 def _infer_overrides(args: argparse.Namespace) -> list[str]:
-    sets = []
-    if args.window is not None:
-        sets.append(f"infer.window=[{', '.join(str(v) for v in args.window)}]")
-    if args.overlap is not None:
-        sets.append(f"infer.overlap={args.overlap}")
-    if args.batch_size is not None:
-        sets.append(f"infer.batch_size={args.batch_size}")
-    if args.precision is not None:
-        sets.append(f"infer.precision={args.precision}")
-    return sets
+    return option_overrides(args, {"window": "infer.window", "overlap": "infer.overlap",
+                                   "batch_size": "infer.batch_size", "precision": "infer.precision"})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,11 +10,10 @@ MONAI's output and weight-count accumulators (all float32, on ``stitch_device``,
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
 
 from cyclescan.errors import ConfigError
+from cyclescan.nets.precision import PRECISIONS, precision_autocast
 
 # Value used to pad a normalized volume whose size is below the window: -1 is the background of
 # the [-1, 1] model space (the lower percentile), i.e. "nothing outside the field of view".
@@ -103,19 +103,13 @@ def blend_weights(window: Sequence[int], blend: str = "gaussian", sigma_scale: f
     return (axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]).float()
 
 
-@contextlib.contextmanager
-def autocast_for(device: torch.device, precision: str) -> Iterator[None]:
+def autocast_for(device: torch.device, precision: str) -> ContextManager[Any]:
     """Autocast context: 'fp32' = none, 'bf16' = bfloat16 autocast on ``device``, 'auto' = bf16
-    only where bf16 convolutions are fast (nets.precision.resolve_precision), else fp32."""
-    from cyclescan.nets.precision import PRECISIONS, resolve_precision
-
+    only where bf16 convolutions are fast (nets.precision.precision_autocast), else fp32.
+    ConfigError for an unknown name."""
     if precision not in PRECISIONS:
         raise ConfigError(f"infer.precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if resolve_precision(precision, device.type) == "fp32":
-        yield
-        return
-    with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-        yield
+    return precision_autocast(precision, device.type)
 
 
 def sliding_window_translate(

@@ -147,14 +147,18 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
 
             inputs.save_translated.mkdir(parents=True, exist_ok=True)
             write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
-        outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data)
+        outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
+                                  signal=labels is not None)
         scores: dict[str, dict[str, dict[str, float]]] = {}
+        truth01: dict[str, np.ndarray] = {}
         for truth in truths:
-            t_norm = _own_norm(truth_vols[truth].array, cfg.data)
-            t01 = (t_norm + 1.0) * 0.5
-            mask = _foreground(truth_vols[truth].array)
+            t_arr = truth_vols[truth].array
+            t_fg = _fg_raw(t_arr)
+            t_norm = _own_norm(t_arr, cfg.data, t_fg)
+            t01 = truth01[truth] = (t_norm + 1.0) * 0.5
+            mask = _foreground(t_fg)
             scores[truth] = {}
-            t_sig = _signal(truth_vols[truth].array, cfg.data) if labels is not None else None
+            t_sig = _signal(t_arr, cfg.data, t_fg) if labels is not None else None
             for method, (m_norm, m01, m_sig) in outputs.items():
                 s = {"kl": histogram_kl(t_norm, m_norm), **paired_scores(m01, t01, mask).to_dict()}
                 if labels is not None:
@@ -164,7 +168,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         for method, (m_norm, _, _) in outputs.items():
             hist_acc.setdefault(method, []).append(normalized_histogram(m_norm))
         if examples is None:
-            examples = _mid_slices(src.array, outputs, truth_vols[truths[0]].array, cfg.data)
+            examples = _mid_slices(outputs, truth01[truths[0]])
         subjects.append({"name": key, "scores": scores})
         if progress is not None:
             head = scores[truths[0]]
@@ -225,8 +229,11 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 
 
 def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    data_cfg: Any, signal: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
+
+    The signal-space entry is None unless ``signal`` (it is only used for the per-tissue errors).
+    Each volume's foreground mask is computed once and shared by its normalizations.
 
     Metric space: the model's translation (target scanner units) is normalized by its own stats,
     exactly like the truth; the identity is the source normalized by its own stats; histogram
@@ -238,41 +245,55 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     from cyclescan.data.normalize import denormalize, normalize
 
     translated = np.asarray(translated, dtype=np.float32)
-    src_norm = _own_norm(src, data_cfg)
+    src_fg = _fg_raw(src)
+    tr_fg = _fg_raw(translated) if data_cfg.norm_foreground_mask else None
+    src_norm = _own_norm(src, data_cfg, src_fg)
     # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
     # match the source's foreground to them.
-    hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src))
+    hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src_fg))
     return {
-        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg) + 1.0) * 0.5,
-                  _signal(translated, data_cfg)),
-        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg)),
-        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5, _signal(denormalize(hm_norm, target_stats), data_cfg)),
+        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg, tr_fg) + 1.0) * 0.5,
+                  _signal(translated, data_cfg, tr_fg) if signal else None),
+        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
+        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
+                      _signal(denormalize(hm_norm, target_stats), data_cfg) if signal else None),
     }
 
 
-def _signal(array: np.ndarray, data_cfg: Any) -> np.ndarray:
-    return to_signal_space(array, data_cfg.norm_upper_percentile, data_cfg.norm_foreground_mask)
+def _signal(array: np.ndarray, data_cfg: Any, fg: Optional[np.ndarray] = None) -> np.ndarray:
+    """Signal space (tissue errors); ``fg``: the volume's ``foreground_mask`` if already computed."""
+    return to_signal_space(array, data_cfg.norm_upper_percentile, data_cfg.norm_foreground_mask, mask=fg)
 
 
-def _mid_slices(src: np.ndarray, outputs: dict, truth: np.ndarray, data_cfg: Any) -> dict[str, np.ndarray]:
-    """Middle slice (axis 0) of source, each method and the truth, in [0, 1] metric space."""
-    d = src.shape[0] // 2
-    ex = {"source": (_own_norm(src, data_cfg)[d] + 1.0) * 0.5, "truth": (_own_norm(truth, data_cfg)[d] + 1.0) * 0.5}
+def _mid_slices(outputs: dict, truth01: np.ndarray) -> dict[str, np.ndarray]:
+    """Middle slice (axis 0) of source, each method and the truth, in [0, 1] metric space.
+
+    The source in metric space is the identity method's output (the source normalized by its own
+    stats), so nothing is normalized again here."""
+    d = truth01.shape[0] // 2
+    ex = {"source": outputs["identity"][1][d], "truth": truth01[d]}
     ex.update({m: v[1][d] for m, v in outputs.items()})
     return ex
 
 
-def _own_norm(array: np.ndarray, data_cfg: Any) -> np.ndarray:
-    """(D, H, W) -> float32 [-1, 1] normalized by the volume's own percentile stats (training rules)."""
+def _own_norm(array: np.ndarray, data_cfg: Any, fg: Optional[np.ndarray] = None) -> np.ndarray:
+    """(D, H, W) -> float32 [-1, 1] normalized by the volume's own percentile stats (training rules);
+    ``fg``: the volume's ``foreground_mask`` if already computed."""
     return own_normalize(array, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
-                         data_cfg.norm_foreground_mask)
+                         data_cfg.norm_foreground_mask, mask=fg)
 
 
-def _foreground(array: np.ndarray) -> np.ndarray:
+def _fg_raw(array: np.ndarray) -> np.ndarray:
+    """``foreground_mask`` of a (D, H, W) volume as bool (may be empty)."""
     from cyclescan.data.normalize import foreground_mask
 
-    m = np.asarray(foreground_mask(np.asarray(array, dtype=np.float32)), dtype=bool)
-    return m if m.any() else np.ones(m.shape, dtype=bool)
+    return np.asarray(foreground_mask(np.asarray(array, dtype=np.float32)), dtype=bool)
+
+
+def _foreground(fg: np.ndarray) -> np.ndarray:
+    """The mask paired metrics and histogram matching use: ``fg`` (from ``_fg_raw``), or every
+    voxel when it is empty."""
+    return fg if fg.any() else np.ones(fg.shape, dtype=bool)
 
 
 def _norm_stats(ckpt: dict[str, Any], key: str) -> Any:

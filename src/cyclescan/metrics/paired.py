@@ -50,14 +50,19 @@ def own_normalize(
     lower_pct: float = 0.5,
     upper_pct: float = 99.5,
     use_mask: bool = True,
+    *,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Normalize a volume to [-1, 1] by its own percentile stats (the training rule).
 
     array: (D, H, W) any intensity scale. Returns float32 (D, H, W) in [-1, 1]. The percentiles are
-    taken inside ``foreground_mask(array)`` when ``use_mask`` (``data.norm_foreground_mask``).
+    taken inside ``foreground_mask(array)`` when ``use_mask`` (``data.norm_foreground_mask``);
+    ``mask``: that mask when the caller already has it (bool (D, H, W)), to not compute it again.
     """
     a = np.asarray(array, dtype=np.float32)
-    mask = foreground_mask(a) if use_mask else None
+    if use_mask and mask is None:
+        mask = foreground_mask(a)
+    mask = mask if use_mask else None
     return np.asarray(normalize(a, fit_stats(a, lower_pct, upper_pct, mask=mask)), dtype=np.float32)
 
 
@@ -69,11 +74,6 @@ def to_metric_space(
 ) -> np.ndarray:
     """:func:`own_normalize` mapped to [0, 1] by ``(x + 1) / 2``: float32 (D, H, W) in [0, 1]."""
     return ((own_normalize(array, lower_pct, upper_pct, use_mask) + 1.0) * 0.5).astype(np.float32)
-
-
-def model_to_unit(array: np.ndarray) -> np.ndarray:
-    """Map a model-space volume ([-1, 1]) to [0, 1] with clipping (used for KL and histograms)."""
-    return np.clip((np.asarray(array, dtype=np.float32) + 1.0) * 0.5, 0.0, 1.0)
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -105,10 +105,7 @@ def ncc(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> 
 
 def ssim_map(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Per-voxel 3D SSIM map (D, H, W) float64, data range 1 (see module docstring for the window)."""
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(truth, dtype=np.float64)
-    if p.shape != t.shape:
-        raise ValueError(f"shape mismatch {p.shape} vs {t.shape}")
+    p, t = _as_pair(pred, truth)
     if min(t.shape) >= SSIM_GAUSS_WIN:
         _, smap = structural_similarity(
             t, p, data_range=1.0, gaussian_weights=True, sigma=SSIM_SIGMA,
@@ -127,10 +124,7 @@ def ssim(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) ->
     smap = ssim_map(pred, truth)
     if mask is None:
         return float(smap.mean())
-    m = np.asarray(mask, dtype=bool)
-    if not m.any():
-        raise ValueError("empty foreground mask")
-    return float(smap[m].mean())
+    return float(smap[_as_mask(mask, smap.shape)].mean())
 
 
 def paired_scores(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray | None) -> PairedScores:
@@ -143,16 +137,29 @@ def paired_scores(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray | No
     )
 
 
-def _masked(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _as_pair(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pred, truth) as float64 arrays of one shape; ValueError when the shapes differ."""
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
     if p.shape != t.shape:
         raise ValueError(f"shape mismatch {p.shape} vs {t.shape}")
-    if mask is None:
-        return p.ravel(), t.ravel()
+    return p, t
+
+
+def _as_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as bool; ValueError when its shape is not ``shape`` or it selects nothing."""
     m = np.asarray(mask, dtype=bool)
-    if m.shape != t.shape:
-        raise ValueError(f"mask shape {m.shape} differs from volume shape {t.shape}")
+    if m.shape != shape:
+        raise ValueError(f"mask shape {m.shape} differs from volume shape {shape}")
     if not m.any():
         raise ValueError("empty foreground mask")
+    return m
+
+
+def _masked(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels of ``pred`` and ``truth`` inside ``mask`` (all of them when None), float64 1-D."""
+    p, t = _as_pair(pred, truth)
+    if mask is None:
+        return p.ravel(), t.ravel()
+    m = _as_mask(mask, t.shape)
     return p[m], t[m]

@@ -30,6 +30,7 @@ import numpy as np
 
 from cyclescan.errors import InputError
 from cyclescan.io.atomic import atomic_write_text
+from cyclescan.io.jsonfile import read_json
 
 FORMAT = "cyclescan-metrics"
 FORMAT_VERSION = 1
@@ -112,10 +113,7 @@ def write_metrics(result: dict[str, Any], json_path: str | Path) -> tuple[Path, 
 def load_metrics(path: str | Path) -> dict[str, Any]:
     """Read a metrics.json written by :func:`write_metrics` (InputError if it is not one)."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{p}: cannot read metrics JSON ({exc.__class__.__name__})") from exc
+    data = read_json(p, "metrics")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{p}: not a CycleScan metrics.json (format is not {FORMAT!r})")
     if data.get("format_version") != FORMAT_VERSION:

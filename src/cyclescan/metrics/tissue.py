@@ -15,13 +15,13 @@ default, or a JSON file for real data).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from cyclescan.errors import InputError
+from cyclescan.io.jsonfile import read_json
 
 # Tissue group -> label names (the phantom's names; a real label map must use the same names).
 TISSUE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -42,10 +42,7 @@ def default_label_map() -> dict[str, int]:
 def load_label_map(path: str | Path) -> dict[str, int]:
     """Read a JSON label map: ``{"name": value, ...}`` or a phantom.json holding ``"labels"``."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{p}: cannot read label map JSON ({exc.__class__.__name__})") from exc
+    data = read_json(p, "label map")
     if isinstance(data, dict) and isinstance(data.get("labels"), dict):
         data = data["labels"]
     if not isinstance(data, dict) or not all(isinstance(v, int) for v in data.values()):
@@ -53,13 +50,17 @@ def load_label_map(path: str | Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in data.items()}
 
 
-def to_signal_space(array: np.ndarray, upper_pct: float = 99.5, use_mask: bool = True) -> np.ndarray:
+def to_signal_space(array: np.ndarray, upper_pct: float = 99.5, use_mask: bool = True, *,
+                    mask: np.ndarray | None = None) -> np.ndarray:
     """(D, H, W) scanner units -> float32 divided by the volume's own ``upper_pct`` percentile
-    (inside its foreground mask when ``use_mask``): a scale-only normalization (0 stays 0)."""
+    (inside its foreground mask when ``use_mask``): a scale-only normalization (0 stays 0).
+    ``mask``: ``foreground_mask(array)`` when the caller already has it (not computed again)."""
     from cyclescan.data.normalize import fit_stats, foreground_mask
 
     a = np.asarray(array, dtype=np.float32)
-    hi = fit_stats(a, 0.0, upper_pct, mask=foreground_mask(a) if use_mask else None).hi
+    if use_mask and mask is None:
+        mask = foreground_mask(a)
+    hi = fit_stats(a, 0.0, upper_pct, mask=mask if use_mask else None).hi
     return a / np.float32(hi) if hi > 0 else a
 
 

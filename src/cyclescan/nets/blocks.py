@@ -70,7 +70,12 @@ class SafeConv3d(nn.Conv3d):
     that permutes spatial axes so fp32 CPU convs use oneDNN (see ``onednn_axis_order``).
 
     Input (B, C_in, D, H, W) -> output (B, C_out, D', H', W'); output is fp32 on the safe path.
+    ``onednn_permute`` (default True; per module via :func:`set_onednn_permute`) switches the
+    axis permutation off, e.g. for the benchmark's plain-PyTorch reference.
     """
+
+    #: Permute spatial axes so thin-slab fp32 CPU convs run on oneDNN (see ``onednn_axis_order``).
+    onednn_permute: bool = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - see class docstring
         if _needs_fp32(x):
@@ -85,7 +90,7 @@ class SafeConv3d(nn.Conv3d):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = (0, 0, 0)
-        order = onednn_axis_order(x)
+        order = onednn_axis_order(x) if self.onednn_permute else None
         if order is None:
             return F.conv3d(x, weight, bias, self.stride, padding, self.dilation, self.groups)
         perm = (0, 1, *order)
@@ -97,6 +102,21 @@ class SafeConv3d(nn.Conv3d):
         y = F.conv3d(x.permute(perm), weight.permute(perm), bias, axes(self.stride), axes(padding),
                      axes(self.dilation), self.groups)
         return y.permute(inverse)
+
+
+def set_onednn_permute(net: nn.Module, enabled: bool) -> int:
+    """Switch the oneDNN axis permutation of every ``SafeConv3d`` in ``net`` on or off.
+
+    Numerics are unchanged (equal up to float rounding); only the CPU conv kernel differs
+    (``aten::mkldnn_convolution`` vs ``aten::slow_conv3d_forward`` for thin batch-1 maps).
+    Returns the number of convs switched.
+    """
+    n = 0
+    for m in net.modules():
+        if isinstance(m, SafeConv3d):
+            m.onednn_permute = bool(enabled)
+            n += 1
+    return n
 
 
 class SafeConvTranspose3d(nn.ConvTranspose3d):

@@ -20,7 +20,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from cyclescan.nets.blocks import SafeConv3d, Triple, schedule_divisor, stride_schedule
+from cyclescan.nets.blocks import SafeConv3d, Triple, activation, norm_layer
+from cyclescan.nets.levels import level_plan
 
 
 def _conv(c_in: int, c_out: int, stride: Triple, *, bias: bool) -> SafeConv3d:
@@ -42,16 +43,14 @@ class PatchGAN3d(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        self.strides: list[Triple] = stride_schedule(patch_size, n_layers, min_depth)
-        self.divisor: Triple = schedule_divisor(self.strides)
-        ch = [base_channels * min(2**i, 8) for i in range(n_layers + 1)]
-        layers: list[nn.Module] = [_conv(in_channels, ch[0], self.strides[0], bias=True), nn.LeakyReLU(0.2, True)]
+        self.strides, self.divisor, ch = level_plan(patch_size, n_layers, min_depth, base_channels)
+        layers: list[nn.Module] = [_conv(in_channels, ch[0], self.strides[0], bias=True), activation("leakyrelu")]
 
         def block(c_in: int, c_out: int, stride: Triple) -> list[nn.Module]:
             out: list[nn.Module] = [
                 _conv(c_in, c_out, stride, bias=False),
-                nn.InstanceNorm3d(c_out, affine=True),
-                nn.LeakyReLU(0.2, True),
+                norm_layer("instance", c_out),
+                activation("leakyrelu"),
             ]
             if dropout > 0:
                 out.append(nn.Dropout(dropout))

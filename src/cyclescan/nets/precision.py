@@ -8,6 +8,9 @@ config default is 'auto'; an explicit 'bf16' is honoured (it is still numericall
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any, ContextManager
+
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -30,3 +33,11 @@ def resolve_precision(requested: str, device_type: str = "cpu") -> str:
     if requested == "auto":
         return "bf16" if bf16_fast(device_type) else "fp32"
     return requested
+
+
+def precision_autocast(precision: str, device_type: str = "cpu") -> ContextManager[Any]:
+    """The forward-pass context for ``precision``: none for fp32 (and for 'auto' where bf16 is
+    slow), bf16 ``torch.autocast`` on ``device_type`` otherwise. ValueError for an unknown name."""
+    if resolve_precision(precision, device_type) == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)

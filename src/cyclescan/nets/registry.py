@@ -17,8 +17,9 @@ from torch import nn
 
 from cyclescan.config import Config, DiscriminatorConfig, GeneratorConfig
 from cyclescan.errors import ConfigError
-from cyclescan.nets.blocks import Triple, schedule_divisor, stride_schedule
+from cyclescan.nets.blocks import Triple
 from cyclescan.nets.init import add_spectral_norm, init_weights
+from cyclescan.nets.levels import level_plan
 from cyclescan.nets.patchgan import PatchGAN3d
 from cyclescan.nets.resnet import ResNetGenerator3d
 from cyclescan.nets.unet import UNet3d
@@ -65,7 +66,7 @@ def _check_patch(patch_size: Sequence[int], divisor: Triple, what: str) -> tuple
 def required_divisor(gen: GeneratorConfig | Config, patch_size: Sequence[int]) -> Triple:
     """What each input dim (D, H, W) of the generator built for ``patch_size`` must divide by."""
     g = _section(gen, "generator")
-    return schedule_divisor(stride_schedule(patch_size, g.depth, g.min_depth))
+    return level_plan(patch_size, g.depth, g.min_depth).divisor
 
 
 def build_generator(
@@ -83,7 +84,7 @@ def build_generator(
 def discriminator_divisor(cfg: Config | DiscriminatorConfig, patch_size: Sequence[int]) -> Triple:
     """Input size / PatchGAN score-map size per axis."""
     d = _section(cfg, "discriminator")
-    return schedule_divisor(stride_schedule(patch_size, d.n_layers, d.min_depth))
+    return level_plan(patch_size, d.n_layers, d.min_depth).divisor
 
 
 def build_discriminator(

@@ -19,14 +19,11 @@ from torch import nn
 from cyclescan.nets.blocks import (
     ConvNormAct,
     SafeConv3d,
-    Triple,
     Upsample,
     check_divisible,
     norm_layer,
-    schedule_divisor,
-    stride_schedule,
 )
-from cyclescan.nets.unet import level_channels
+from cyclescan.nets.levels import level_plan
 
 
 class ResBlock3d(nn.Module):
@@ -61,9 +58,7 @@ class ResNetGenerator3d(nn.Module):
         out_channels: int = 1,
     ) -> None:
         super().__init__()
-        self.strides: list[Triple] = stride_schedule(patch_size, n_down, min_depth)
-        self.divisor: Triple = schedule_divisor(self.strides)
-        ch = [level_channels(base_channels, i) for i in range(n_down + 1)]
+        self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
         layers: list[nn.Module] = [
             ConvNormAct(in_channels, ch[0], kernel=7, norm=norm, act="relu", padding_mode="replicate")
         ]

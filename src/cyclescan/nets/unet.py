@@ -24,20 +24,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
-from cyclescan.nets.blocks import (
-    ConvNormAct,
-    SafeConv3d,
-    Triple,
-    Upsample,
-    check_divisible,
-    schedule_divisor,
-    stride_schedule,
-)
-
-
-def level_channels(base: int, level: int) -> int:
-    """Channels at a U-Net level / ResNet stage: base * 2**level, capped at base * 8."""
-    return base * min(2**level, 8)
+from cyclescan.nets.blocks import ConvNormAct, SafeConv3d, Upsample, check_divisible
+from cyclescan.nets.levels import level_plan
 
 
 class UNet3d(nn.Module):
@@ -59,9 +47,7 @@ class UNet3d(nn.Module):
         out_channels: int = 1,
     ) -> None:
         super().__init__()
-        self.strides: list[Triple] = stride_schedule(patch_size, depth, min_depth)
-        self.divisor: Triple = schedule_divisor(self.strides)
-        ch = [level_channels(base_channels, lvl) for lvl in range(depth + 1)]
+        self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, ch[0], norm=norm),
             ConvNormAct(ch[0], ch[0], norm=norm),

@@ -32,7 +32,7 @@ SECTIONS = ("train", "infer", "data")
 class BenchOptions:
     """Sizes and repeats of one benchmark run."""
 
-    quick: bool = False
+    quick: bool = False  # always pass it (full()/quick() do): the classmethod shadows this default
     patch: list[int] = field(default_factory=lambda: [20, 256, 256])
     gen_base: int = 32
     disc_base: int = 64
@@ -47,7 +47,8 @@ class BenchOptions:
     @classmethod
     def full(cls, **kw) -> "BenchOptions":
         """The report's setup: default model, 20x256x256 patches, a 100x512x512 volume."""
-        return cls(**kw)
+        # ``quick=False`` explicitly: the classmethod ``quick`` below shadows the field default
+        return cls(**{"quick": False, **kw})
 
     @classmethod
     def quick(cls, **kw) -> "BenchOptions":
@@ -72,7 +73,7 @@ def bench_train(opts: BenchOptions, peak: dict) -> dict:
     common = dict(patch=list(opts.patch), gen_base=opts.gen_base, disc_base=opts.disc_base, warmup=opts.warmup,
                   repeats=opts.repeats, budget_s=opts.budget_s)
     naive_case = TrainCase(precision="fp32", channels_last=False, tuned=False, **common)
-    tuned_case = TrainCase(precision="bf16", channels_last=True, tuned=True, **common)
+    tuned_case = TrainCase(precision="auto", channels_last=True, tuned=True, **common)
     if opts.naive_subprocess:
         # generous: on a shared machine the naive path (spinning OpenMP threads) can be 10x slower
         naive = _safe(lambda: run_naive_subprocess(naive_case, timeout_s=max(180.0, 12 * opts.budget_s)))
@@ -196,7 +197,8 @@ def format_table(result: dict) -> str:
                     continue
                 lines.append(f"  {k:<32}{_fmt(r['step_s'], '.3f'):>10}{_fmt(r['gflops'], '.1f'):>10}  "
                              f"{r['precision']} / {'channels_last' if r['channels_last'] else 'ncdhw'}"
-                             f"{' +jemalloc' if r['jemalloc'] else ''}")
+                             f"{' +jemalloc' if r['jemalloc'] else ''}"
+                             f"{' +oneDNN permute' if r.get('onednn_permute') else ''}, {r['threads']} thr")
             lines.append(f"  speedup naive/tuned {_fmt(tr['speedup'], '.2f')}x; {_fmt(tr['flops_per_step'] / 1e9, '.1f')}"
                          f" GFLOP/step; {_fmt(tr['fraction_of_peak'], '.1%')} of the {tr['peak_dtype']} peak "
                          f"(bf16 peak {_fmt(tr['fraction_of_bf16_peak'], '.1%')}, "

@@ -3,12 +3,14 @@
 Two variants are compared in the same ``cyclescan benchmark`` run:
 
 * ``naive``: the same networks in plain fp32 eager PyTorch, contiguous (NCDHW) memory format,
-  PyTorch's default threads, the default allocator: run as a child process
-  (``python -m cyclescan.perf.bench_train``) without jemalloc in ``LD_PRELOAD`` and without
-  :func:`cyclescan.perf.runtime.configure_runtime`.
+  PyTorch's default threads, the default allocator, PyTorch's own conv dispatch (the
+  ``SafeConv3d`` oneDNN axis permutation switched off with ``nets.blocks.set_onednn_permute``):
+  run as a child process (``python -m cyclescan.perf.bench_train``) without jemalloc in
+  ``LD_PRELOAD`` and without :func:`cyclescan.perf.runtime.configure_runtime`.
 * ``tuned``: CycleScan's path: ``configure_runtime`` (threads, flush-denormal), jemalloc when the
-  parent was re-executed with it, ``channels_last_3d``, and bf16 autocast when bf16 is fast on this
-  machine (``runtime.resolve_precision``; the nets keep depth <= 2 convs in fp32 either way).
+  parent was re-executed with it, ``channels_last_3d``, the oneDNN axis permutation, and precision
+  'auto' (bf16 autocast only where bf16 convs are fast, ``nets.precision.resolve_precision``; the
+  nets keep depth <= 2 convs in fp32 either way).
 
 FLOPs of one step are counted with ``torch.utils.flop_counter.FlopCounterMode`` during the
 warm-up step (forward + backward of every conv / matmul; optimizer and norms not counted).
@@ -31,7 +33,10 @@ from cyclescan.config import Config
 
 @dataclass
 class TrainCase:
-    """What to time. ``precision`` is what is asked; the tuned variant may resolve bf16 -> fp32."""
+    """What to time. ``precision`` is what is asked ('auto' is resolved per machine).
+
+    ``onednn_permute``: None = on for the tuned variant, off for the naive one (ablations set it).
+    """
 
     patch: list[int]
     gen_base: int
@@ -43,6 +48,7 @@ class TrainCase:
     repeats: int = 3
     budget_s: float = 600.0
     seed: int = 0
+    onednn_permute: Optional[bool] = None
 
 
 def case_config(case: TrainCase) -> Config:
@@ -65,15 +71,18 @@ def time_train_steps(case: TrainCase) -> dict:
     {variant, precision, channels_last, step_s (median), step_times, flops_per_step,
     gflops (flops / median step), runtime (settings applied), ...}.
     """
+    from cyclescan.nets.blocks import set_onednn_permute
     from cyclescan.perf.runtime import configure_runtime, jemalloc_loaded, resolve_precision
     from cyclescan.train.cyclegan import CycleGAN
 
     settings = configure_runtime() if case.tuned else None
-    precision = resolve_precision(case.precision) if case.tuned else case.precision
-    case = TrainCase(**{**asdict(case), "precision": precision})
+    permute = case.tuned if case.onednn_permute is None else case.onednn_permute
+    case = TrainCase(**{**asdict(case), "precision": resolve_precision(case.precision), "onednn_permute": permute})
     torch.manual_seed(case.seed)
     cfg = case_config(case)
     model = CycleGAN(cfg, case.patch)
+    for net in model.networks().values():
+        set_onednn_permute(net, permute)
     model.train()
     shape = (1, 1, *case.patch)
     real_a = torch.rand(shape) * 2 - 1
@@ -107,6 +116,7 @@ def time_train_steps(case: TrainCase) -> dict:
         "disc_base_channels": case.disc_base,
         "precision": case.precision,
         "channels_last": case.channels_last,
+        "onednn_permute": permute,
         "threads": torch.get_num_threads(),
         "jemalloc": jemalloc_loaded(),
         "runtime": settings.to_dict() if settings else None,
@@ -150,6 +160,8 @@ def case_to_argv(case: TrainCase) -> list[str]:
         argv.append("--channels-last")
     if case.tuned:
         argv.append("--tuned")
+    if case.onednn_permute is not None:
+        argv.append("--onednn-permute" if case.onednn_permute else "--no-onednn-permute")
     return argv
 
 
@@ -160,16 +172,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--patch", type=int, nargs=3, required=True, help="patch D H W")
     p.add_argument("--gen-base", type=int, required=True, help="generator base channels")
     p.add_argument("--disc-base", type=int, required=True, help="discriminator base channels")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="autocast precision")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32", help="autocast precision")
     p.add_argument("--channels-last", action="store_true", help="channels_last_3d")
     p.add_argument("--tuned", action="store_true", help="apply configure_runtime")
     p.add_argument("--warmup", type=int, default=1, help="warm-up steps")
     p.add_argument("--repeats", type=int, default=3, help="timed steps")
     p.add_argument("--budget-s", type=float, default=600.0, help="stop timed steps after this long")
     p.add_argument("--seed", type=int, default=0, help="seed")
+    p.add_argument("--onednn-permute", action=argparse.BooleanOptionalAction, default=None,
+                   help="SafeConv3d oneDNN axis permutation (default: on iff --tuned)")
     a = p.parse_args(argv)
     case = TrainCase(a.patch, a.gen_base, a.disc_base, a.precision, a.channels_last, a.tuned, a.warmup, a.repeats,
-                     a.budget_s, a.seed)
+                     a.budget_s, a.seed, a.onednn_permute)
     from cyclescan.io.atomic import atomic_write_text
 
     atomic_write_text(a.out, json.dumps(time_train_steps(case)))

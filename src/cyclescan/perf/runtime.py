@@ -289,27 +289,22 @@ def machine_info() -> dict:
 
 
 def bf16_is_fast(device: str = "cpu") -> bool:
-    """Whether bf16 autocast can speed up convolutions on ``device``.
+    """Whether bf16 autocast can speed up convolutions on ``device`` (a device string).
 
-    CPU: only when oneDNN has a native bf16 path (AVX512-BF16 / AMX). On AVX2-only CPUs
-    PyTorch falls back to ``slow_conv3d`` for bf16 (measured ~20x slower than fp32 oneDNN).
-    CUDA: always (tensor cores / bf16 ALUs on Ampere and later; emulated but fine before).
+    Delegates to :func:`cyclescan.nets.precision.bf16_fast` (the one place that decides): CPU only
+    with a native oneDNN bf16 path (AVX512-BF16 / AMX); on AVX2-only CPUs bf16 convs take the
+    reference ``slow_conv3d`` path (measured 20-90x slower than fp32 oneDNN).
     """
-    import torch
+    from cyclescan.nets.precision import bf16_fast
 
-    if device.startswith("cuda"):
-        return torch.cuda.is_available()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - older torch
-        return has_native_bf16()
+    return bf16_fast(device.split(":")[0])
 
 
 def resolve_precision(requested: str, device: str = "cpu") -> str:
-    """The precision to actually run: ``requested`` unless it is 'bf16' and bf16 is slow here.
-
-    Returns 'fp32' or 'bf16'. Callers should log when this differs from ``requested``.
+    """The precision to actually run, 'fp32' or 'bf16': the project rule of
+    :func:`cyclescan.nets.precision.resolve_precision` ('auto' -> bf16 only where fast; an explicit
+    'fp32'/'bf16' is honoured). The tuned benchmark asks for 'auto', like the config default.
     """
-    if requested == "bf16" and not bf16_is_fast(device):
-        return "fp32"
-    return requested
+    from cyclescan.nets.precision import resolve_precision as _resolve
+
+    return _resolve(requested, device.split(":")[0])

@@ -67,7 +67,7 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
 
 def _ellipsoid(frame: Frame, center, axes, n: int = 2, rot=I3, clips=(), minus=None) -> SuperEllipsoid:
     return SuperEllipsoid(frame.to_knee(center), frame.rot @ rot, tuple(float(a) for a in axes), n,
-                          tuple(clips), list(minus or []))
+                          tuple(clips), minus=list(minus or []))
 
 
 def build_shapes(p: SubjectParams) -> list[tuple[int, Shape]]:

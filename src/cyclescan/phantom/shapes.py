@@ -48,10 +48,12 @@ class Frame:
         return self.origin + self.rot @ np.asarray(p, dtype=np.float64)
 
 
+@dataclass
 class Shape:
-    """Base class: subclasses implement ``_inside`` and ``bbox``."""
+    """Base class: subclasses implement ``_inside`` and ``bbox``; ``minus`` (keyword-only, every
+    primitive): shapes cut out of this one (CSG difference)."""
 
-    minus: list["Shape"]
+    minus: list["Shape"] = field(default_factory=list, kw_only=True)
 
     def bbox(self) -> tuple[Array, Array]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -73,6 +75,12 @@ def _local(frame_origin: Array, rot: Array, x: Array, y: Array, z: Array) -> tup
     r = [[float(v) for v in row] for row in rot]
     dx, dy, dz = x - o[0], y - o[1], z - o[2]
     return tuple(_axis_sum(r[0][i] * dx, r[1][i] * dy, r[2][i] * dz) for i in range(3))  # type: ignore[return-value]
+
+
+def _oriented_bbox(center: Array, rot: Array, half: Array) -> tuple[Array, Array]:
+    """(lo, hi) knee-frame corners bounding a local box ``|local_i| <= half_i`` rotated by ``rot``."""
+    h = np.abs(rot) @ np.asarray(half)
+    return center - h, center + h
 
 
 def _axis_sum(a: Array, b: Array, c: Array) -> Array:
@@ -97,7 +105,6 @@ class SuperEllipsoid(Shape):
     axes: tuple[float, float, float]
     n: int = 2
     clips: tuple[tuple[int, float, float], ...] = ()
-    minus: list[Shape] = field(default_factory=list)
 
     def grown(self, t: float, **kw) -> "SuperEllipsoid":
         """Same shape with every semi-axis grown by ``t`` mm (negative = eroded); ~uniform offset."""
@@ -107,8 +114,7 @@ class SuperEllipsoid(Shape):
         return SuperEllipsoid(**args)
 
     def bbox(self) -> tuple[Array, Array]:
-        half = np.abs(self.rot) @ np.asarray(self.axes)
-        return self.center - half, self.center + half
+        return _oriented_bbox(self.center, self.rot, self.axes)
 
     def _inside(self, x, y, z):
         lx, ly, lz = _local(self.center, self.rot, x, y, z)
@@ -137,11 +143,9 @@ class Box(Shape):
     center: Array
     rot: Array
     half: tuple[float, float, float]
-    minus: list[Shape] = field(default_factory=list)
 
     def bbox(self):
-        h = np.abs(self.rot) @ np.asarray(self.half)
-        return self.center - h, self.center + h
+        return _oriented_bbox(self.center, self.rot, self.half)
 
     def _inside(self, x, y, z):
         lx, ly, lz = _local(self.center, self.rot, x, y, z)
@@ -156,7 +160,6 @@ class Capsule(Shape):
     p1: Array
     radius: float
     x_scale: float = 1.0
-    minus: list[Shape] = field(default_factory=list)
 
     def bbox(self):
         r = np.array([self.radius * self.x_scale, self.radius, self.radius])
@@ -186,11 +189,9 @@ class WedgeRing(Shape):
     c: float
     height: float
     r_in: float = 0.6
-    minus: list[Shape] = field(default_factory=list)
 
     def bbox(self):
-        half = np.abs(self.rot) @ np.array([self.a, self.height, self.c])
-        return self.center - half, self.center + half
+        return _oriented_bbox(self.center, self.rot, np.array([self.a, self.height, self.c]))
 
     def _inside(self, x, y, z):
         lx, ly, lz = _local(self.center, self.rot, x, y, z)

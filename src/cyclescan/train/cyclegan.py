@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from cyclescan.config import Config
-from cyclescan.nets.precision import resolve_precision
+from cyclescan.nets.precision import PRECISIONS, precision_autocast
 from cyclescan.errors import TrainingError
 from cyclescan.faults import fault_point
 from cyclescan.nets import build_discriminator, build_generator, to_memory_format
@@ -64,12 +64,10 @@ def frozen(*nets: nn.Module) -> Iterator[None]:
 
 def autocast_context(spec: Autocast, device: torch.device) -> ContextManager[Any]:
     """A context manager from a precision string ('auto' / 'fp32' / 'bf16'), a factory, or None (= fp32)."""
-    if spec == "auto":
-        spec = resolve_precision("auto", device.type)
-    if spec is None or spec == "fp32":
+    if spec is None:
         return contextlib.nullcontext()
-    if spec == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if isinstance(spec, str) and spec in PRECISIONS:
+        return precision_autocast(spec, device.type)
     if callable(spec):
         return spec()
     raise ValueError(f"unknown precision {spec!r} (expected 'fp32', 'bf16' or a context manager factory)")
@@ -224,12 +222,12 @@ class CycleGAN:
         self.opt_D.zero_grad(set_to_none=True)
         with autocast_context(ac, real_a.device):
             g_total, g_terms, fakes = self.generator_losses(real_a, real_b)
-        _check_finite({"G_total": g_total, **g_terms})
+        g_vals = _finite_floats({"G_total": g_total, **g_terms})
         pooled_a = self.pool_a.query(fakes["fake_a"])
         pooled_b = self.pool_b.query(fakes["fake_b"])
         with autocast_context(ac, real_a.device):
             d_total, d_terms = self.discriminator_losses(real_a, real_b, pooled_a, pooled_b)
-        _check_finite({"D_total": d_total, **d_terms})
+        d_vals = _finite_floats({"D_total": d_total, **d_terms})
 
         g_total.backward()
         _sync_and_step(self.opt_G, self.generator_parameters(), grad_sync)
@@ -237,9 +235,9 @@ class CycleGAN:
         d_total.backward()
         _sync_and_step(self.opt_D, self.discriminator_parameters(), grad_sync)
 
-        out = {k: float(v.detach()) for k, v in {**g_terms, **d_terms}.items()}
-        out["G_total"] = float(g_total.detach())
-        out["D_total"] = float(d_total.detach())
+        out = {k: g_vals[k] for k in g_terms} | {k: d_vals[k] for k in d_terms}
+        out["G_total"] = g_vals["G_total"]
+        out["D_total"] = d_vals["D_total"]
         return out
 
     def scheduler_step(self) -> None:
@@ -282,11 +280,16 @@ class CycleGAN:
         self.pool_b.load_state_dict(state["pools"]["b"])
 
 
-def _check_finite(terms: dict[str, torch.Tensor]) -> None:
+def _finite_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """{name: float(term)} (one host sync per term, reused for the step's return value);
+    TrainingError naming the first non-finite term, in ``terms`` order."""
+    out: dict[str, float] = {}
     for name, value in terms.items():
         v = float(value.detach())
         if not math.isfinite(v):
             raise TrainingError(f"non-finite loss {name} = {v}")
+        out[name] = v
+    return out
 
 
 def _sync_and_step(opt: torch.optim.Optimizer, params: Iterable[nn.Parameter], grad_sync: GradSync | None) -> None:
