@@ -18,7 +18,7 @@ from torch import nn
 from cyclescan.config import Config, DiscriminatorConfig, GeneratorConfig
 from cyclescan.errors import ConfigError
 from cyclescan.nets.blocks import Triple
-from cyclescan.nets.init import add_spectral_norm, init_weights
+from cyclescan.nets.init import add_spectral_norm, init_output_head, init_weights
 from cyclescan.nets.levels import level_plan
 from cyclescan.nets.patchgan import PatchGAN3d
 from cyclescan.nets.resnet import ResNetGenerator3d
@@ -78,7 +78,11 @@ def build_generator(
     """
     g = _section(cfg, "generator")
     patch = _check_patch(patch_size, required_divisor(g, patch_size), f"generator.arch={g.arch} depth={g.depth}")
-    return init_weights(GENERATORS[g.arch](g, patch), generator=generator)
+    net = init_weights(GENERATORS[g.arch](g, patch), generator=generator)
+    head = getattr(net, "head", None)
+    if isinstance(head, nn.Conv3d):
+        init_output_head(head, generator=generator)
+    return net
 
 
 def discriminator_divisor(cfg: Config | DiscriminatorConfig, patch_size: Sequence[int]) -> Triple:
