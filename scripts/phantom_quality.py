@@ -103,8 +103,8 @@ def plot_selection(epochs: list[int], ssim: dict[str, list[float]], sel: dict[in
     ax.set_xlabel("epoch")
     ax.set_ylabel("test SSIM (vs clean truth)")
     ax2 = ax.twinx()
-    se = sorted(sel)
-    ax2.plot(se, [sel[e] for e in se], "k--", label="selection score (val, lower=better)")
+    se = sorted(e for e, v in sel.items() if np.isfinite(v))  # only the validated epochs
+    ax2.plot(se, [sel[e] for e in se], "k^--", label="selection score (val, lower=better)")
     ax2.set_ylabel("selection score")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
