@@ -73,3 +73,18 @@ def test_naive_train_case_disables_the_permutation_and_tuned_keeps_it(monkeypatc
     assert r["precision"] == resolve_precision("auto")
     argv = bench_train.case_to_argv(abl)
     assert "--onednn-permute" in argv and argv[argv.index("--precision") + 1] == "auto"
+
+
+def test_dispatch_census_matches_the_rule():
+    """perf.dispatch: thin narrow nets are all on slow_conv3d; the report-size default G is not."""
+    from cyclescan.nets import build_generator
+    from cyclescan.perf.bench_train import TrainCase, case_config
+    from cyclescan.perf.dispatch import conv_dispatch_census
+
+    tiny = TrainCase([16, 64, 64], 8, 16)
+    r = conv_dispatch_census(build_generator(case_config(tiny), tiny.patch), tiny.patch)
+    assert r["slow_convs"] == r["convs"] > 0 and r["slow_fraction"] == pytest.approx(1.0)
+    assert 0.3 < r["moved_fraction"] < 1.0 and r["moved_convs"] < r["slow_convs"]
+    big = TrainCase([20, 256, 256], 32, 64)
+    r = conv_dispatch_census(build_generator(case_config(big), big.patch), big.patch)
+    assert r["gflops_fwd"] == pytest.approx(899.26, rel=1e-3) and r["slow_fraction"] < 0.02

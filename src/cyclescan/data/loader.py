@@ -7,6 +7,7 @@ iterator and reports which fraction of wall time was spent blocked in ``next()``
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any, Iterable, Iterator
 
@@ -40,6 +41,12 @@ def _seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     torch.set_num_threads(1)  # workers crop and flip; leave the cores to the model
+    # Ctrl-C / `kill` of the process group reaches the workers too. Let the trainer alone handle
+    # SIGINT/SIGTERM (it saves a resumable checkpoint, then shuts the loader down): a worker dying
+    # on the signal first would turn a clean stop into "DataLoader worker killed by signal". The
+    # workers still exit with the loader, and on their own when the trainer process dies.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def build_loader(dataset: Any, data_cfg: DataConfig, seed: int, batch_size: int = 1,
