@@ -5,4 +5,6 @@
 * ``peak``: measured bf16 / fp32 matmul peak.
 * ``bench_train``, ``bench_infer``, ``bench_data``: the three measurements (children processes
   where isolation matters); ``bench``: orchestration, JSON schema, table.
+* ``bench_ddp``: torchrun data-parallel scaling check; ``dispatch``: which convs PyTorch's CPU
+  dispatch sends to ``slow_conv3d`` (meta-device census, no compute).
 """
