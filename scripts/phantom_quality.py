@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_lib import REPO, load_summary, md_table, mean, run_cli, slice_figure  # noqa: E402
+from quality_lib import REPO, load_summary, md_table, mean, run_cli, save_png, slice_figure  # noqa: E402
 
 DIRS = {"a2b": ("ciss", "dess"), "b2a": ("dess", "ciss")}
 
@@ -88,14 +88,10 @@ def headline(summ: dict[str, dict], truths=("clean", "target")) -> list[list[Any
 
 def plot_selection(epochs: list[int], ssim: dict[str, list[float]], sel: dict[int, float], out_png: Path) -> None:
     """Test SSIM (per direction) and the selection score vs epoch, one small PNG (atomic)."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from cyclescan.io.atomic import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
     for d, v in ssim.items():
@@ -109,12 +105,7 @@ def plot_selection(epochs: list[int], ssim: dict[str, list[float]], sel: dict[in
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out_png, buf.getvalue())
+    save_png(fig, out_png)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,8 +65,6 @@ def slice_figure(panels: Sequence[tuple[str, np.ndarray]], out_png: Path, title:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cyclescan.io.atomic import atomic_write_bytes
-
     items = list(panels)
     n = len(items) + (1 if diff_of else 0)
     fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.2), dpi=80)
@@ -83,6 +81,15 @@ def slice_figure(panels: Sequence[tuple[str, np.ndarray]], out_png: Path, title:
         fig.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.02)
     if title:
         fig.suptitle(title, fontsize=9)
+    return save_png(fig, out_png)
+
+
+def save_png(fig: Any, out_png: Path) -> Path:
+    """Lay out, render and close a matplotlib figure, then write it atomically to ``out_png``."""
+    import matplotlib.pyplot as plt
+
+    from cyclescan.io.atomic import atomic_write_bytes
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

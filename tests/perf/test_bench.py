@@ -46,7 +46,7 @@ def test_train_step_flops_match_a_forward_count():
 
 
 def test_run_benchmark_schema_in_process(tmp_path):
-    opts = BenchOptions.quick(patch=[8, 32, 32], gen_base=2, disc_base=4, repeats=1, budget_s=2.0,
+    opts = BenchOptions.small(patch=[8, 32, 32], gen_base=2, disc_base=4, repeats=1, budget_s=2.0,
                               naive_subprocess=False, sections=("train", "data"))
     res = run_benchmark(opts, workdir=tmp_path)
     json.dumps(res)  # JSON-able
@@ -101,5 +101,5 @@ def test_full_options_are_not_quick_and_json_able():
     import dataclasses
 
     full = BenchOptions.full(patch=[16, 64, 64])
-    assert full.quick is False and BenchOptions.quick().quick is True
+    assert full.quick is False and BenchOptions.small().quick is True
     assert json.loads(json.dumps(dataclasses.asdict(full)))["quick"] is False

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("patch", "infer_shape"):
         if name in kw and min(kw[name]) < 1:
             raise InputError(f"--{name.replace('infer_shape', 'volume')} {kw[name]}: sizes must be positive")
-    opts = BenchOptions.quick(**kw) if args.quick else BenchOptions.full(**kw)
+    opts = BenchOptions.small(**kw) if args.quick else BenchOptions.full(**kw)
     result = run_benchmark(opts, log=lambda s: print(f"benchmark: {s}", flush=True))
     atomic_write_text(args.out, json.dumps(result, indent=2))
     print(format_table(result))

@@ -2,7 +2,7 @@
 
 ``run_benchmark(opts) -> dict`` runs the sections and returns the JSON-able result;
 ``format_table(result) -> str`` renders it for the terminal. Sizes come from :class:`BenchOptions`
-(``BenchOptions.full()`` = the report's setup, ``BenchOptions.quick()`` = tiny, < 60 s).
+(``BenchOptions.full()`` = the report's setup, ``BenchOptions.small()`` = tiny, < 60 s).
 
 Result schema (keys always present; a section that was skipped or failed holds {"error": ...}):
     machine: runtime.machine_info()        runtime: the tuned settings applied in this process
@@ -32,7 +32,7 @@ SECTIONS = ("train", "infer", "data")
 class BenchOptions:
     """Sizes and repeats of one benchmark run."""
 
-    quick: bool = False  # always pass it (full()/quick() do): the classmethod shadows this default
+    quick: bool = False
     patch: list[int] = field(default_factory=lambda: [20, 256, 256])
     gen_base: int = 32
     disc_base: int = 64
@@ -47,11 +47,10 @@ class BenchOptions:
     @classmethod
     def full(cls, **kw) -> "BenchOptions":
         """The report's setup: default model, 20x256x256 patches, a 100x512x512 volume."""
-        # ``quick=False`` explicitly: the classmethod ``quick`` below shadows the field default
         return cls(**{"quick": False, **kw})
 
     @classmethod
-    def quick(cls, **kw) -> "BenchOptions":
+    def small(cls, **kw) -> "BenchOptions":
         """Tiny sizes for CI / trend tracking (< 60 s on 2 cores): same code paths, narrow nets."""
         base = dict(quick=True, patch=[8, 32, 32], gen_base=4, disc_base=8, infer_shape=[16, 64, 64], warmup=1,
                     repeats=2, budget_s=5.0)
