@@ -36,7 +36,7 @@ KILL_POINTS = {
     "write:epoch_0002.png:1": "mid-sample writing (epoch 2)",
     "write:history.csv:2": "after last.pt of epoch 2, before history.csv",
     "epoch_end:1": "between epochs 1 and 2",
-    "write:best.pt:3": "mid-checkpoint write (best.pt of epoch 3)",
+    "write:last.pt:3": "mid-checkpoint write (last.pt of the final epoch 3)",
 }
 
 
