@@ -72,7 +72,8 @@ def required_divisor(gen: GeneratorConfig | Config, patch_size: Sequence[int]) -
 def build_generator(
     cfg: Config | GeneratorConfig, patch_size: Sequence[int], generator: torch.Generator | None = None
 ) -> nn.Module:
-    """Generator (B,1,D,H,W) -> (B,1,D,H,W) in [-1,1] named by ``generator.arch``, initialised N(0, 0.02).
+    """Generator (B,1,D,H,W) -> (B,1,D,H,W) in [-1,1] named by ``generator.arch``, initialised N(0, 0.02)
+    except a ``head`` output conv, which gets the fan-in-aware init of ``init_output_head``.
 
     Raises ConfigError if ``patch_size`` is not divisible by ``required_divisor``.
     """
