@@ -65,6 +65,8 @@ class GeneratorConfig:
     upsample: Literal["interp", "transpose"] = _f("interp", help="interp+conv (no checkerboard) or transposed conv (report)")
     norm: Literal["instance", "none"] = _f("instance", help="normalization layer")
     min_depth: int = _f(4, 3, None, "never pool the slice axis below this many slices")
+    air_gate: bool = _f(True, help="source air (normalization floor) stays air in the output (nets/gate.py)")
+    air_gate_margin: float = _f(0.02, 0.0, 1.0, "model-space distance above -1 still counted as air by the gate")
 
 
 @dataclass

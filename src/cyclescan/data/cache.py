@@ -32,6 +32,9 @@ from cyclescan.io.orientation import Reorientation
 from cyclescan.io.volume import Volume
 
 log = logging.getLogger(__name__)
+# Bumped whenever preparation changes its output for the same file and settings (2: triangle
+# foreground mask), so a persistent cache never serves volumes prepared by older code.
+PREP_VERSION = 2
 _KEY_FIELDS = ("echo", "orientation", "target_spacing", "norm_lower_percentile", "norm_upper_percentile",
                "norm_foreground_mask", "patch_size", "pad_multiple")
 
@@ -64,7 +67,7 @@ class VolumeCache:
         st = p.stat()
         stamps = [st.st_mtime_ns] + ([f.stat().st_mtime_ns for f in p.iterdir()] if p.is_dir() else [])
         newest = max(stamps)
-        ident = {"path": str(p), "size": st.st_size, "mtime": newest,
+        ident = {"path": str(p), "size": st.st_size, "mtime": newest, "prep": PREP_VERSION,
                  "cfg": {k: getattr(self.cfg, k) for k in _KEY_FIELDS}}
         return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

@@ -130,7 +130,7 @@ def _pick_echo(dicom_dir: Path, groups: list[list[_Slice]], echo: int | None) ->
         if n > 1:
             times = ", ".join(f"{i + 1}: TE {g[0].echo_time:g} ms" if g[0].echo_time is not None else f"{i + 1}"
                               for i, g in enumerate(groups))
-            raise InputError(f"{dicom_dir}: multi-echo series with {n} echoes ({times}); choose one with --echo N")
+            raise InputError(f"{dicom_dir}: multi-echo series with {n} echoes ({times}); choose one with --echo N; evaluate: --source-echo/--target-echo N; train: --set data.echo=N")
         return 1, groups[0]
     if not 1 <= echo <= n:
         raise InputError(f"{dicom_dir}: --echo {echo} is out of range; the series has {n} echo(es) (1..{n})")

@@ -49,7 +49,7 @@ def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
         raise InputError(f"{path}: {len(shape)}D image (shape {tuple(img.shape)}); only 3D or 4D (echoes) are supported")
     n_vol = shape[3] if len(shape) == 4 else 1
     if len(shape) == 4 and echo is None:
-        raise InputError(f"{path}: 4D image with {n_vol} volumes; choose one with --echo N (1..{n_vol})")
+        raise InputError(f"{path}: 4D image with {n_vol} volumes; choose one with --echo N (1..{n_vol}); evaluate: --source-echo/--target-echo N; train: --set data.echo=N")
     if echo is not None and not 1 <= echo <= n_vol:
         raise InputError(f"{path}: --echo {echo} is out of range; the image has {n_vol} volume(s) (1..{n_vol})")
     try:

@@ -18,6 +18,7 @@ from torch import nn
 from cyclescan.config import Config, DiscriminatorConfig, GeneratorConfig
 from cyclescan.errors import ConfigError
 from cyclescan.nets.blocks import Triple
+from cyclescan.nets.gate import AirGate
 from cyclescan.nets.init import add_spectral_norm, init_output_head, init_weights
 from cyclescan.nets.levels import level_plan
 from cyclescan.nets.patchgan import PatchGAN3d
@@ -25,9 +26,14 @@ from cyclescan.nets.resnet import ResNetGenerator3d
 from cyclescan.nets.unet import UNet3d
 
 
+def _air_gate(g: GeneratorConfig) -> AirGate | None:
+    return AirGate(margin=g.air_gate_margin) if g.air_gate else None
+
+
 def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
     return UNet3d(
-        patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm
+        patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
+        air_gate=_air_gate(g),
     )
 
 
@@ -40,6 +46,7 @@ def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
         min_depth=g.min_depth,
         upsample=g.upsample,
         norm=g.norm,
+        air_gate=_air_gate(g),
     )
 
 

@@ -23,6 +23,7 @@ from cyclescan.nets.blocks import (
     check_divisible,
     norm_layer,
 )
+from cyclescan.nets.gate import AirGate
 from cyclescan.nets.levels import level_plan
 
 
@@ -56,8 +57,10 @@ class ResNetGenerator3d(nn.Module):
         norm: Literal["instance", "none"] = "instance",
         in_channels: int = 1,
         out_channels: int = 1,
+        air_gate: AirGate | None = None,
     ) -> None:
         super().__init__()
+        self.air_gate = air_gate
         self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
         layers: list[nn.Module] = [
             ConvNormAct(in_channels, ch[0], kernel=7, norm=norm, act="relu", padding_mode="replicate")
@@ -73,4 +76,5 @@ class ResNetGenerator3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in, D, H, W) -> (B, C_out, D, H, W) in [-1, 1]."""
         check_divisible(x, self.divisor, "ResNetGenerator3d")
-        return torch.tanh(self.model(x))
+        y = torch.tanh(self.model(x))
+        return y if self.air_gate is None else self.air_gate(x, y)

@@ -6,6 +6,7 @@ Layout (depth L, base channels C, channels c_l = C * min(2**l, 8)):
     for l = 1..L:   strided ConvNormAct(c_{l-1}->c_l, stride s_l) + ConvNormAct(c_l->c_l)
     for l = L..1:   Upsample(c_l->c_{l-1}, s_l), concat skip, 2x ConvNormAct(2c_{l-1}->c_{l-1})
     head: 1x1x1 conv c0->1, tanh -> (B,1,D,H,W) in [-1, 1]
+    optional air gate (nets/gate.py): source air -> -1 in the output
 
 Down-sampling is a learned stride-2 conv (as the original CycleGAN U-Net) rather than max
 pooling. The strides s_l come from ``blocks.stride_schedule(patch_size, L, min_depth)``: the slice
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from cyclescan.nets.blocks import ConvNormAct, SafeConv3d, Upsample, check_divisible
+from cyclescan.nets.gate import AirGate
 from cyclescan.nets.levels import level_plan
 
 
@@ -45,8 +47,10 @@ class UNet3d(nn.Module):
         norm: Literal["instance", "none"] = "instance",
         in_channels: int = 1,
         out_channels: int = 1,
+        air_gate: AirGate | None = None,
     ) -> None:
         super().__init__()
+        self.air_gate = air_gate
         self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, ch[0], norm=norm),
@@ -82,4 +86,5 @@ class UNet3d(nn.Module):
         for lvl in reversed(range(len(self.up))):
             y = self.up[lvl](y)
             y = self.fuse[lvl](torch.cat([y, skips.pop()], dim=1))
-        return torch.tanh(self.head(y))
+        y = torch.tanh(self.head(y))
+        return y if self.air_gate is None else self.air_gate(x, y)
