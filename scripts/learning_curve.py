@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cyclescan.config import load_config  # noqa: E402
 from cyclescan.data.normalize import foreground_mask  # noqa: E402
@@ -33,29 +35,49 @@ from cyclescan.train.cyclegan import CycleGAN  # noqa: E402
 from cyclescan.train.data_setup import build_train_data  # noqa: E402
 from cyclescan.train.distributed import DistContext  # noqa: E402
 from cyclescan.train.trainer import seed_everything  # noqa: E402
+from quality_lib import slice_figure  # noqa: E402
 
-DIRECTIONS = {"a2b": ("ciss", "dess"), "b2a": ("dess", "ciss")}
+@dataclass
+class TestPair:
+    """One paired test subject prepared once: model-space inputs (1,1,D,H,W) per contrast and, per
+    contrast, the clean truth in [0, 1] metric space with its foreground mask."""
+
+    inputs: dict[str, torch.Tensor]
+    truth01: dict[str, np.ndarray]
+    mask: dict[str, np.ndarray]
 
 
-def load_tests(phantom: Path, n: int) -> list[tuple[dict, dict]]:
-    """(noisy inputs, clean truths) per test subject, each {contrast: (D, H, W) array}."""
-    names = sorted(p.name for p in (phantom / "test" / "ciss").glob("*.nii.gz"))[:n]
-    return [({k: read_volume(phantom / "test" / k / f).array for k in ("ciss", "dess")},
-             {k: read_volume(phantom / "test" / "clean" / k / f).array for k in ("ciss", "dess")}) for f in names]
+def directions(cfg) -> dict[str, tuple[str, str]]:
+    """'a2b' -> (domain a, domain b), 'b2a' -> (b, a): phantom contrast folders are domain names."""
+    a, b = cfg.domains.a, cfg.domains.b
+    return {"a2b": (a, b), "b2a": (b, a)}
+
+
+def load_tests(phantom: Path, contrasts: tuple[str, str], n: int) -> list[TestPair]:
+    """The first ``n`` paired test subjects of the phantom, normalized once for every scoring."""
+    names = sorted(p.name for p in (phantom / "test" / contrasts[0]).glob("*.nii.gz"))[:n]
+    tests = []
+    for f in names:
+        inputs, truth01, mask = {}, {}, {}
+        for k in contrasts:
+            inputs[k] = torch.from_numpy(own_normalize(read_volume(phantom / "test" / k / f).array))[None, None]
+            clean = read_volume(phantom / "test" / "clean" / k / f).array
+            mask[k] = foreground_mask(clean).astype(bool)
+            truth01[k] = (own_normalize(clean, mask=mask[k]) + 1) / 2
+        tests.append(TestPair(inputs, truth01, mask))
+    return tests
 
 
 @torch.no_grad()
-def score(model: CycleGAN, tests: list[tuple[dict, dict]]) -> dict[str, dict[str, float]]:
+def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str]]) -> dict[str, dict[str, float]]:
     """direction -> mean {ssim, psnr} over the test subjects (whole-volume pass, eval mode)."""
     model.train(False)
     out = {}
-    for d, (src, tgt) in DIRECTIONS.items():
+    for d, (src, tgt) in dirs.items():
         rows = []
-        for vols, clean in tests:
-            x = torch.from_numpy(own_normalize(vols[src]))[None, None]
-            y = model.translate(x, d)[0, 0].float().numpy()
-            fg = foreground_mask(clean[tgt]).astype(bool)
-            s = paired_scores((own_normalize(y) + 1) / 2, (own_normalize(clean[tgt], mask=fg) + 1) / 2, fg)
+        for t in tests:
+            y = model.translate(t.inputs[src], d)[0, 0].float().numpy()
+            s = paired_scores((own_normalize(y) + 1) / 2, t.truth01[tgt], t.mask[tgt])
             rows.append((s.ssim, s.psnr))
         out[d] = {"ssim": float(np.mean([r[0] for r in rows])), "psnr": float(np.mean([r[1] for r in rows]))}
     model.train(True)
@@ -63,24 +85,16 @@ def score(model: CycleGAN, tests: list[tuple[dict, dict]]) -> dict[str, dict[str
 
 
 @torch.no_grad()
-def save_figure(model: CycleGAN, tests: list[tuple[dict, dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def save_figure(model: CycleGAN, test: TestPair, dirs: dict[str, tuple[str, str]], path: Path) -> None:
+    """Middle slices of one subject, both directions: input, translation, clean truth ([0, 1])."""
     model.train(False)
-    vols, clean = tests[0]
-    fig, ax = plt.subplots(2, 3, figsize=(9, 6))
-    for r, (d, (src, tgt)) in enumerate(DIRECTIONS.items()):
-        x = torch.from_numpy(own_normalize(vols[src]))[None, None]
+    panels = []
+    for d, (src, tgt) in dirs.items():
+        x = test.inputs[src]
         y = model.translate(x, d)[0, 0].float().numpy()
-        for c, (im, title) in enumerate([(x[0, 0].numpy(), src), (y, d), (own_normalize(clean[tgt]), f"{tgt} truth")]):
-            ax[r, c].imshow(im[im.shape[0] // 2], cmap="gray", vmin=-1, vmax=1)
-            ax[r, c].set_title(title)
-            ax[r, c].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+        mid = y.shape[0] // 2
+        panels += [(src, (x[0, 0, mid].numpy() + 1) / 2), (d, (y[mid] + 1) / 2), (f"{tgt} truth", test.truth01[tgt][mid])]
+    slice_figure(panels, path)
 
 
 def main() -> None:
@@ -102,8 +116,9 @@ def main() -> None:
     data = build_train_data(cfg, ph / cfg.domains.a / "train", ph / cfg.domains.b / "train", None, None,
                             DistContext(), print)
     model = CycleGAN(cfg, cfg.data.patch_size)
-    tests = load_tests(ph, a.subjects)
-    curve = [{"step": 0, "seconds": 0.0, **score(model, tests)}]
+    dirs = directions(cfg)
+    tests = load_tests(ph, (cfg.domains.a, cfg.domains.b), a.subjects)
+    curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs)}]
     print(a.tag, curve[-1], flush=True)
     step, epoch, t0 = 0, 0, time.perf_counter()
     while step < a.steps:
@@ -113,7 +128,7 @@ def main() -> None:
             model.step(batch["a"], batch["b"], precision=cfg.train.precision)
             step += 1
             if step % a.every == 0 or step == a.steps:
-                curve.append({"step": step, "seconds": time.perf_counter() - t0, **score(model, tests)})
+                curve.append({"step": step, "seconds": time.perf_counter() - t0, **score(model, tests, dirs)})
                 print(a.tag, curve[-1], flush=True)
             if step >= a.steps:
                 break
@@ -123,7 +138,7 @@ def main() -> None:
         a.json.write_text(json.dumps({"tag": a.tag, "overrides": a.overrides, "config": str(a.config),
                                       "curve": curve}, indent=1))
     if a.figure:
-        save_figure(model, tests, a.figure)
+        save_figure(model, tests[0], dirs, a.figure)
 
 
 if __name__ == "__main__":

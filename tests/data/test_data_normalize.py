@@ -85,15 +85,14 @@ def test_foreground_mask_covers_every_phantom_tissue(tmp_path):
 
     from cyclescan.phantom.dataset import generate_dataset
 
-    if True:
-        out = tmp_path / "ph"
-        generate_dataset(out, train_subjects=1, val_subjects=0, test_subjects=1, shape=(16, 64, 64), seed=1,
-                         preview=False)
-        labels = np.asarray(nib.load(next((out / "test" / "labels").glob("*.nii.gz"))).dataobj)
-        for contrast in ("ciss", "dess"):
-            arr = np.asarray(nib.load(next((out / "test" / contrast).glob("*.nii.gz"))).dataobj, dtype=np.float32)
-            mask = foreground_mask(arr)
-            assert mask[labels > 0].mean() > 0.97, contrast
-            assert mask[labels == 0].mean() < 0.10, contrast  # the partial-volume skin edge (2.3 mm voxels)
-            for lab in (2, 3, 10, 14):  # muscle, fluid, femoral cartilage, ACL
-                assert mask[labels == lab].mean() > 0.9, (contrast, lab)
+    out = tmp_path / "ph"
+    generate_dataset(out, train_subjects=1, val_subjects=0, test_subjects=1, shape=(16, 64, 64), seed=1,
+                     preview=False)
+    labels = np.asarray(nib.load(next((out / "test" / "labels").glob("*.nii.gz"))).dataobj)
+    for contrast in ("ciss", "dess"):
+        arr = np.asarray(nib.load(next((out / "test" / contrast).glob("*.nii.gz"))).dataobj, dtype=np.float32)
+        mask = foreground_mask(arr)
+        assert mask[labels > 0].mean() > 0.97, contrast
+        assert mask[labels == 0].mean() < 0.10, contrast  # the partial-volume skin edge (2.3 mm voxels)
+        for lab in (2, 3, 10, 14):  # muscle, fluid, femoral cartilage, ACL
+            assert mask[labels == lab].mean() > 0.9, (contrast, lab)
