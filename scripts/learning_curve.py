@@ -115,7 +115,7 @@ def main() -> None:
     ph = a.phantom
     data = build_train_data(cfg, ph / cfg.domains.a / "train", ph / cfg.domains.b / "train", None, None,
                             DistContext(), print)
-    model = CycleGAN(cfg, cfg.data.patch_size)
+    model = CycleGAN(cfg, cfg.data.patch_size, reference=data.reference)
     dirs = directions(cfg)
     tests = load_tests(ph, (cfg.domains.a, cfg.domains.b), a.subjects)
     curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs)}]

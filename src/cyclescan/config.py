@@ -67,6 +67,8 @@ class GeneratorConfig:
     min_depth: int = _f(4, 3, None, "never pool the slice axis below this many slices")
     air_gate: bool = _f(True, help="source air (normalization floor) stays air in the output (nets/gate.py)")
     air_gate_margin: float = _f(0.02, 0.0, 1.0, "model-space distance above -1 still counted as air by the gate")
+    intensity_branch: int = _f(0, 0, 256, "hidden channels of a per-voxel MLP of the raw input added to the "
+                               "output logits (nets/intensity.py); 0 = off")
 
 
 @dataclass
@@ -83,6 +85,10 @@ class LossConfig:
     gan_mode: Literal["lsgan", "bce", "hinge"] = _f("lsgan", help="adversarial loss")
     lambda_cycle: float = _f(10.0, 0.0, None, "weight of the L1 cycle loss")
     identity_weight: float = _f(0.5, 0.0, None, "identity L1 weight as a fraction of lambda_cycle (0 disables)")
+    histogram_prior_weight: float = _f(
+        0.0, 0.0, None,
+        "L1 pull of each generator's output toward the monotone histogram mapping of its input "
+        "(training quantiles of the two domains; train/prior.py), a fraction of lambda_cycle (0 disables)")
 
 
 @dataclass

@@ -124,7 +124,7 @@ def test_step_updates_all_four_nets_and_calls_grad_sync():
     before = _params(m)
     calls: list[int] = []
     out = m.step(*batch(), autocast="fp32", grad_sync=lambda ps: calls.append(len(ps)))
-    assert set(out) == {*G_WIRING, "D_a", "D_b", "G_total", "D_total"}
+    assert set(out) == {*G_WIRING, "prior_ab", "prior_ba", "D_a", "D_b", "G_total", "D_total"}
     assert all(isinstance(v, float) for v in out.values())
     after = _params(m)
     for name in m.networks():

@@ -52,6 +52,24 @@ def init_output_head(conv: nn.Module, generator: torch.Generator | None = None) 
     return conv
 
 
+@torch.no_grad()
+def init_pointwise_mlp(net: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Re-initialise the convs of a small per-voxel MLP (nets/intensity.py) like PyTorch's default
+    (weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))), seeded by ``generator``.
+
+    N(0, 0.02) through three 1x1x1 layers of 16 channels leaves the branch output ~1e-4 and its
+    gradients vanishing (measured: the supervised fit of an intensity map reached L1 0.087 in 300
+    steps vs 0.055 with this init).
+    """
+    for m in net.modules():
+        if isinstance(m, _CONVS):
+            bound = (m.weight[0].numel()) ** -0.5
+            for p in (m.weight, m.bias):
+                if p is not None:
+                    p.copy_((torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 - 1) * bound)
+    return net
+
+
 def add_spectral_norm(net: nn.Module) -> nn.Module:
     """Wrap every conv of ``net`` in ``torch.nn.utils.parametrizations.spectral_norm`` (in place)."""
     for m in list(net.modules()):

@@ -19,7 +19,7 @@ from cyclescan.config import Config, DiscriminatorConfig, GeneratorConfig
 from cyclescan.errors import ConfigError
 from cyclescan.nets.blocks import Triple
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.init import add_spectral_norm, init_output_head, init_weights
+from cyclescan.nets.init import add_spectral_norm, init_output_head, init_pointwise_mlp, init_weights
 from cyclescan.nets.levels import level_plan
 from cyclescan.nets.patchgan import PatchGAN3d
 from cyclescan.nets.resnet import ResNetGenerator3d
@@ -33,7 +33,7 @@ def _air_gate(g: GeneratorConfig) -> AirGate | None:
 def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
     return UNet3d(
         patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
-        air_gate=_air_gate(g),
+        air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
     )
 
 
@@ -46,7 +46,7 @@ def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
         min_depth=g.min_depth,
         upsample=g.upsample,
         norm=g.norm,
-        air_gate=_air_gate(g),
+        air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
     )
 
 
@@ -80,7 +80,8 @@ def build_generator(
     cfg: Config | GeneratorConfig, patch_size: Sequence[int], generator: torch.Generator | None = None
 ) -> nn.Module:
     """Generator (B,1,D,H,W) -> (B,1,D,H,W) in [-1,1] named by ``generator.arch``, initialised N(0, 0.02)
-    except a ``head`` output conv, which gets the fan-in-aware init of ``init_output_head``.
+    except a ``head`` output conv, which gets the fan-in-aware init of ``init_output_head``, and an
+    intensity branch, which gets ``init_pointwise_mlp``.
 
     Raises ConfigError if ``patch_size`` is not divisible by ``required_divisor``.
     """
@@ -90,6 +91,9 @@ def build_generator(
     head = getattr(net, "head", None)
     if isinstance(head, nn.Conv3d):
         init_output_head(head, generator=generator)
+    branch = getattr(net, "intensity", None)
+    if branch is not None:
+        init_pointwise_mlp(branch, generator=generator)
     return net
 
 

@@ -5,7 +5,8 @@ Layout (depth L, base channels C, channels c_l = C * min(2**l, 8)):
     x (B,1,D,H,W) -> [ConvNormAct(1->c0), ConvNormAct(c0->c0)]                  level 0, full size
     for l = 1..L:   strided ConvNormAct(c_{l-1}->c_l, stride s_l) + ConvNormAct(c_l->c_l)
     for l = L..1:   Upsample(c_l->c_{l-1}, s_l), concat skip, 2x ConvNormAct(2c_{l-1}->c_{l-1})
-    head: 1x1x1 conv c0->1, tanh -> (B,1,D,H,W) in [-1, 1]
+    head: 1x1x1 conv c0->1 (+ optional intensity branch of the raw x, nets/intensity.py), tanh
+          -> (B,1,D,H,W) in [-1, 1]
     optional air gate (nets/gate.py): source air -> -1 in the output
 
 Down-sampling is a learned stride-2 conv (as the original CycleGAN U-Net) rather than max
@@ -27,6 +28,7 @@ from torch import nn
 
 from cyclescan.nets.blocks import ConvNormAct, SafeConv3d, Upsample, check_divisible
 from cyclescan.nets.gate import AirGate
+from cyclescan.nets.intensity import IntensityBranch, with_intensity
 from cyclescan.nets.levels import level_plan
 
 
@@ -48,9 +50,11 @@ class UNet3d(nn.Module):
         in_channels: int = 1,
         out_channels: int = 1,
         air_gate: AirGate | None = None,
+        intensity_hidden: int = 0,
     ) -> None:
         super().__init__()
         self.air_gate = air_gate
+        self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, ch[0], norm=norm),
@@ -86,5 +90,5 @@ class UNet3d(nn.Module):
         for lvl in reversed(range(len(self.up))):
             y = self.up[lvl](y)
             y = self.fuse[lvl](torch.cat([y, skips.pop()], dim=1))
-        y = torch.tanh(self.head(y))
+        y = torch.tanh(with_intensity(self.head(y), x, self.intensity))
         return y if self.air_gate is None else self.air_gate(x, y)

@@ -25,6 +25,7 @@ LOSS_PANELS = (
     ("Generator adversarial", ("G_adv_ab", "G_adv_ba")),
     ("Cycle L1", ("cycle_a", "cycle_b")),
     ("Identity L1", ("idt_a", "idt_b")),
+    ("Histogram prior L1", ("prior_ab", "prior_ba")),
     ("Discriminator", ("D_a", "D_b")),
     ("Totals", ("G_total", "D_total")),
 )
@@ -56,9 +57,10 @@ def column(rows: Sequence[dict[str, Any]], name: str) -> tuple[np.ndarray, np.nd
 
 
 def plot_losses(rows: Sequence[dict[str, Any]], out: Path, domains: tuple[str, str] = ("a", "b")) -> Path | None:
-    """One panel per loss family; train solid, validation dashed; both directions/domains."""
+    """One panel per loss family; train solid, validation dashed; both directions/domains.
+    A family that is absent or all zero (a disabled term: identity or prior weight 0) is left out."""
     panels = [(t, terms) for t, terms in LOSS_PANELS
-              if any(len(column(rows, f"{s}_{term}")[0]) for term in terms for s in ("train", "val"))]
+              if any(np.any(column(rows, f"{s}_{term}")[1] != 0) for term in terms for s in ("train", "val"))]
     if not panels:
         return None
     n = len(panels)
@@ -190,7 +192,8 @@ def _curve_label(k: str, metrics: dict[str, Any]) -> str:
 def _term_label(term: str, domains: tuple[str, str]) -> str:
     a, b = domains
     return {"G_adv_ab": f"G {a}→{b}", "G_adv_ba": f"G {b}→{a}", "cycle_a": f"cycle {a}", "cycle_b": f"cycle {b}",
-            "idt_a": f"identity {a}", "idt_b": f"identity {b}", "D_a": f"D {a}", "D_b": f"D {b}",
+            "idt_a": f"identity {a}", "idt_b": f"identity {b}",
+            "prior_ab": f"prior {a}→{b}", "prior_ba": f"prior {b}→{a}", "D_a": f"D {a}", "D_b": f"D {b}",
             "G_total": "G total", "D_total": "D total"}.get(term, term)
 
 

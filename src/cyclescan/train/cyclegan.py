@@ -9,8 +9,12 @@ Domains A and B; ``G_ab``: A -> B, ``G_ba``: B -> A; ``D_a`` judges A images, ``
     idt_a    = |G_ba(real_a) - real_a|     idt_b    = |G_ab(real_b) - real_b|
                (the generator that *outputs* domain X, applied to an X image, should be identity)
 
+    prior_ab = |fake_b - P_ab(real_a)|     prior_ba = |fake_a - P_ba(real_b)|
+               (P: the fixed monotone histogram mapping of train/prior.py, from the training quantiles)
+
     G_total  = G_adv_ab + G_adv_ba + lambda_cycle * (cycle_a + cycle_b)
                + identity_weight * lambda_cycle * (idt_a + idt_b)
+               + histogram_prior_weight * lambda_cycle * (prior_ab + prior_ba)
     D_a      = 0.5 * (adv_D(D_a(real_a)) real + adv_D(D_a(pool_a(fake_a))) fake),   D_b likewise
 
 The generator terms are computed with D_a/D_b frozen (no gradient reaches them); the
@@ -33,6 +37,7 @@ from cyclescan.faults import fault_point
 from cyclescan.nets import build_discriminator, build_generator, to_memory_format
 from cyclescan.train.losses import AdversarialLoss, l1_loss
 from cyclescan.train.pool import ImagePool
+from cyclescan.train.prior import HistogramPrior
 
 GradSync = Callable[[list[nn.Parameter]], None]
 Autocast = str | Callable[[], ContextManager[Any]] | None
@@ -78,9 +83,12 @@ class CycleGAN:
 
     Built from ``cfg`` for training patches of ``patch_size`` (D, H, W); weights are initialised
     from ``cfg.train.seed`` (independent of the global RNG), pools are seeded from it too.
+    ``reference``: the domains' training quantiles {'a', 'b'} (``TrainData.reference``), needed
+    only when ``loss.histogram_prior_weight`` > 0 (it builds the histogram prior).
     """
 
-    def __init__(self, cfg: Config, patch_size: Sequence[int], device: str | torch.device | None = None) -> None:
+    def __init__(self, cfg: Config, patch_size: Sequence[int], device: str | torch.device | None = None,
+                 reference: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         self.patch_size = [int(p) for p in patch_size]
         self.channels_last = bool(cfg.train.channels_last)
@@ -94,6 +102,12 @@ class CycleGAN:
         self.adv = AdversarialLoss(cfg.loss.gan_mode)
         self.lambda_cycle = float(cfg.loss.lambda_cycle)
         self.lambda_idt = float(cfg.loss.identity_weight) * self.lambda_cycle
+        self.lambda_prior = float(cfg.loss.histogram_prior_weight) * self.lambda_cycle
+        self.prior: HistogramPrior | None = None
+        if self.lambda_prior > 0:
+            if reference is None:
+                raise ValueError("loss.histogram_prior_weight > 0 needs the training reference quantiles")
+            self.prior = HistogramPrior(reference)
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.opt_G = torch.optim.Adam(self.generator_parameters(), lr=o.lr, betas=betas)
@@ -155,8 +169,9 @@ class CycleGAN:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(G_total, terms, fakes): see the module docstring. D_a/D_b are frozen during the pass.
 
-        terms: G_adv_ab, G_adv_ba, cycle_a, cycle_b, idt_a, idt_b (0-dim, unweighted; idt_* are
-        zeros when identity_weight is 0). fakes: fake_a, fake_b, rec_a, rec_b (B,1,D,H,W).
+        terms: G_adv_ab, G_adv_ba, cycle_a, cycle_b, idt_a, idt_b, prior_ab, prior_ba (0-dim,
+        unweighted; idt_* / prior_* are zeros when their weight is 0). fakes: fake_a, fake_b,
+        rec_a, rec_b (B,1,D,H,W).
         """
         real_a, real_b = self._prep(real_a), self._prep(real_b)
         with frozen(self.D_a, self.D_b):
@@ -176,11 +191,18 @@ class CycleGAN:
             else:
                 zero = torch.zeros((), device=real_a.device)
                 terms["idt_a"], terms["idt_b"] = zero, zero.clone()
+            if self.prior is not None:  # no extra generator pass: the fakes are already here
+                terms["prior_ab"] = l1_loss(fake_b, self.prior(real_a, "a2b"))
+                terms["prior_ba"] = l1_loss(fake_a, self.prior(real_b, "b2a"))
+            else:
+                zero = torch.zeros((), device=real_a.device)
+                terms["prior_ab"], terms["prior_ba"] = zero, zero.clone()
         total = (
             terms["G_adv_ab"]
             + terms["G_adv_ba"]
             + self.lambda_cycle * (terms["cycle_a"] + terms["cycle_b"])
             + self.lambda_idt * (terms["idt_a"] + terms["idt_b"])
+            + self.lambda_prior * (terms["prior_ab"] + terms["prior_ba"])
         )
         fakes = {"fake_a": fake_a, "fake_b": fake_b, "rec_a": rec_a, "rec_b": rec_b}
         return total, terms, fakes

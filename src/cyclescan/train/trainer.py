@@ -128,7 +128,7 @@ class Trainer:
         from cyclescan.train.cyclegan import CycleGAN
 
         cfg = self.cfg
-        self.model = CycleGAN(cfg, list(cfg.data.patch_size), device=self.ctx.device)
+        self.model = CycleGAN(cfg, list(cfg.data.patch_size), device=self.ctx.device, reference=self.data.reference)
         dist_mod.broadcast_module(self.ctx, self.model.networks().values())
         self.grad_sync = dist_mod.make_grad_sync(self.ctx)
         nets = self.model.networks()
