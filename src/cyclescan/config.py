@@ -69,6 +69,8 @@ class GeneratorConfig:
     air_gate_margin: float = _f(0.02, 0.0, 1.0, "model-space distance above -1 still counted as air by the gate")
     intensity_branch: int = _f(0, 0, 256, "hidden channels of a per-voxel MLP of the raw input added to the "
                                "output logits (nets/intensity.py); 0 = off")
+    histogram_base: bool = _f(False, help="output = tanh(atanh(training-histogram map of the input) + network): "
+                              "the generator learns a correction of the monotone map (nets/quantile_map.py)")
 
 
 @dataclass

@@ -37,6 +37,12 @@ class IntensityBranch(nn.Sequential):
         )
 
 
-def with_intensity(logits: torch.Tensor, x: torch.Tensor, branch: nn.Module | None) -> torch.Tensor:
-    """``logits + branch(x)`` (or the logits unchanged without a branch)."""
-    return logits if branch is None else logits + branch(x)
+def output_logits(logits: torch.Tensor, x: torch.Tensor, branch: nn.Module | None,
+                  base: nn.Module | None) -> torch.Tensor:
+    """A generator's final logits: the body's ``logits`` + ``branch(x)`` (intensity branch) +
+    ``base(x)`` (histogram base, nets/quantile_map.py), each only when present."""
+    if branch is not None:
+        logits = logits + branch(x)
+    if base is not None:
+        logits = logits + base(x)
+    return logits

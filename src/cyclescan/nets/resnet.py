@@ -24,7 +24,8 @@ from cyclescan.nets.blocks import (
     norm_layer,
 )
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.intensity import IntensityBranch, with_intensity
+from cyclescan.nets.intensity import IntensityBranch, output_logits
+from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
 
 
@@ -60,10 +61,12 @@ class ResNetGenerator3d(nn.Module):
         out_channels: int = 1,
         air_gate: AirGate | None = None,
         intensity_hidden: int = 0,
+        histogram_base: bool = False,
     ) -> None:
         super().__init__()
         self.air_gate = air_gate
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
+        self.base = QuantileMap() if histogram_base else None
         self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
         layers: list[nn.Module] = [
             ConvNormAct(in_channels, ch[0], kernel=7, norm=norm, act="relu", padding_mode="replicate")
@@ -79,5 +82,5 @@ class ResNetGenerator3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in, D, H, W) -> (B, C_out, D, H, W) in [-1, 1]."""
         check_divisible(x, self.divisor, "ResNetGenerator3d")
-        y = torch.tanh(with_intensity(self.model(x), x, self.intensity))
+        y = torch.tanh(output_logits(self.model(x), x, self.intensity, self.base))
         return y if self.air_gate is None else self.air_gate(x, y)

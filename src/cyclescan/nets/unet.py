@@ -5,8 +5,8 @@ Layout (depth L, base channels C, channels c_l = C * min(2**l, 8)):
     x (B,1,D,H,W) -> [ConvNormAct(1->c0), ConvNormAct(c0->c0)]                  level 0, full size
     for l = 1..L:   strided ConvNormAct(c_{l-1}->c_l, stride s_l) + ConvNormAct(c_l->c_l)
     for l = L..1:   Upsample(c_l->c_{l-1}, s_l), concat skip, 2x ConvNormAct(2c_{l-1}->c_{l-1})
-    head: 1x1x1 conv c0->1 (+ optional intensity branch of the raw x, nets/intensity.py), tanh
-          -> (B,1,D,H,W) in [-1, 1]
+    head: 1x1x1 conv c0->1 (+ optional intensity branch of the raw x, nets/intensity.py,
+          + optional histogram base, nets/quantile_map.py), tanh -> (B,1,D,H,W) in [-1, 1]
     optional air gate (nets/gate.py): source air -> -1 in the output
 
 Down-sampling is a learned stride-2 conv (as the original CycleGAN U-Net) rather than max
@@ -16,7 +16,9 @@ decoder ReLU, as in the original CycleGAN.
 
 No global residual (output = input + delta) on purpose: CISS and DESS contrasts differ globally
 (fluid/cartilage inversion), so the identity is not a useful prior; the identity loss already
-pulls the generator toward preserving what it can.
+pulls the generator toward preserving what it can. Where the contrasts are related by a monotone
+intensity change, ``histogram_base`` makes the output a learned correction of the domain-level
+histogram mapping instead (zero-initialised head: training starts at that mapping).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from torch import nn
 
 from cyclescan.nets.blocks import ConvNormAct, SafeConv3d, Upsample, check_divisible
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.intensity import IntensityBranch, with_intensity
+from cyclescan.nets.intensity import IntensityBranch, output_logits
+from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
 
 
@@ -51,10 +54,12 @@ class UNet3d(nn.Module):
         out_channels: int = 1,
         air_gate: AirGate | None = None,
         intensity_hidden: int = 0,
+        histogram_base: bool = False,
     ) -> None:
         super().__init__()
         self.air_gate = air_gate
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
+        self.base = QuantileMap() if histogram_base else None
         self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, ch[0], norm=norm),
@@ -90,5 +95,5 @@ class UNet3d(nn.Module):
         for lvl in reversed(range(len(self.up))):
             y = self.up[lvl](y)
             y = self.fuse[lvl](torch.cat([y, skips.pop()], dim=1))
-        y = torch.tanh(with_intensity(self.head(y), x, self.intensity))
+        y = torch.tanh(output_logits(self.head(y), x, self.intensity, self.base))
         return y if self.air_gate is None else self.air_gate(x, y)

@@ -84,7 +84,8 @@ class CycleGAN:
     Built from ``cfg`` for training patches of ``patch_size`` (D, H, W); weights are initialised
     from ``cfg.train.seed`` (independent of the global RNG), pools are seeded from it too.
     ``reference``: the domains' training quantiles {'a', 'b'} (``TrainData.reference``), needed
-    only when ``loss.histogram_prior_weight`` > 0 (it builds the histogram prior).
+    only when ``loss.histogram_prior_weight`` > 0 or ``generator.histogram_base`` (both use the
+    histogram map of train/prior.py; the base's tables are set here, before any weight loading).
     """
 
     def __init__(self, cfg: Config, patch_size: Sequence[int], device: str | torch.device | None = None,
@@ -104,10 +105,14 @@ class CycleGAN:
         self.lambda_idt = float(cfg.loss.identity_weight) * self.lambda_cycle
         self.lambda_prior = float(cfg.loss.histogram_prior_weight) * self.lambda_cycle
         self.prior: HistogramPrior | None = None
-        if self.lambda_prior > 0:
+        if self.lambda_prior > 0 or cfg.generator.histogram_base:
             if reference is None:
-                raise ValueError("loss.histogram_prior_weight > 0 needs the training reference quantiles")
+                raise ValueError("loss.histogram_prior_weight > 0 and generator.histogram_base need the "
+                                 "training reference quantiles")
             self.prior = HistogramPrior(reference)
+        if cfg.generator.histogram_base and self.prior is not None:
+            self.G_ab.base.set_table(self.prior.tables["a2b"])
+            self.G_ba.base.set_table(self.prior.tables["b2a"])
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.opt_G = torch.optim.Adam(self.generator_parameters(), lr=o.lr, betas=betas)
@@ -191,7 +196,7 @@ class CycleGAN:
             else:
                 zero = torch.zeros((), device=real_a.device)
                 terms["idt_a"], terms["idt_b"] = zero, zero.clone()
-            if self.prior is not None:  # no extra generator pass: the fakes are already here
+            if self.lambda_prior > 0 and self.prior is not None:  # no extra generator pass: the fakes are already here
                 terms["prior_ab"] = l1_loss(fake_b, self.prior(real_a, "a2b"))
                 terms["prior_ba"] = l1_loss(fake_a, self.prior(real_b, "b2a"))
             else:
