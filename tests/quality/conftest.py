@@ -33,3 +33,8 @@ def phantom_quality():
 @pytest.fixture(scope="session")
 def qlib():
     return _load("quality_lib")
+
+
+@pytest.fixture(scope="session")
+def phantom_ceilings():
+    return _load("phantom_ceilings")
