@@ -5,8 +5,8 @@ Why: every conv block of the generators normalizes its features per instance (In
 the absolute intensity of a voxel - the thing an MR contrast translation maps first - reaches the
 head only indirectly, reconstructed from relative context. Measured on the real knee series
 (echo 1 -> echo 8, 8x64x64 patches, U-Net base 8, supervised L1 to a fixed monotone intensity
-map, 300 Adam steps at 5e-4): instance-norm U-Net L1 0.17, without norm 0.08, with this branch
-far lower (docs/results.md). The branch learns the global intensity transfer function (any
+map, 300 Adam steps at 5e-4): instance-norm U-Net L1 0.17, without norm 0.08, with this branch 0.054
+(docs/results.md section 2). The branch learns the global intensity transfer function (any
 smooth pointwise map, not only monotone: it can invert fat); the U-Net adds what needs context
 (tissue identity, bias field, texture).
 
