@@ -110,7 +110,7 @@ def test_prior_pulls_a_generator_toward_the_map():
         m.opt_G.zero_grad(set_to_none=True)
         _, terms, _ = m.generator_losses(real_a, real_b)
         loss = terms["prior_ab"] + terms["prior_ba"]
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         loss.backward()
         m.opt_G.step()
     assert float(loss) < 0.7 * first
