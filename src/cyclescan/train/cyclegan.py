@@ -110,9 +110,9 @@ class CycleGAN:
                 raise ValueError("loss.histogram_prior_weight > 0 and generator.histogram_base need the "
                                  "training reference quantiles")
             self.prior = HistogramPrior(reference)
-        if cfg.generator.histogram_base and self.prior is not None:
-            self.G_ab.base.set_table(self.prior.tables["a2b"])
-            self.G_ba.base.set_table(self.prior.tables["b2a"])
+            if cfg.generator.histogram_base:
+                self.G_ab.base.set_table(self.prior.tables["a2b"])
+                self.G_ba.base.set_table(self.prior.tables["b2a"])
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.opt_G = torch.optim.Adam(self.generator_parameters(), lr=o.lr, betas=betas)
@@ -190,18 +190,17 @@ class CycleGAN:
                 "cycle_a": l1_loss(rec_a, real_a),
                 "cycle_b": l1_loss(rec_b, real_b),
             }
+            zero = torch.zeros((), device=real_a.device)  # a disabled term (weight 0) is logged as 0
             if self.lambda_idt > 0:
                 terms["idt_a"] = l1_loss(self.G_ba(real_a), real_a)
                 terms["idt_b"] = l1_loss(self.G_ab(real_b), real_b)
             else:
-                zero = torch.zeros((), device=real_a.device)
-                terms["idt_a"], terms["idt_b"] = zero, zero.clone()
-            if self.lambda_prior > 0 and self.prior is not None:  # no extra generator pass: the fakes are already here
+                terms["idt_a"], terms["idt_b"] = zero.clone(), zero.clone()
+            if self.prior is not None and self.lambda_prior > 0:  # no extra generator pass: the fakes are here
                 terms["prior_ab"] = l1_loss(fake_b, self.prior(real_a, "a2b"))
                 terms["prior_ba"] = l1_loss(fake_a, self.prior(real_b, "b2a"))
             else:
-                zero = torch.zeros((), device=real_a.device)
-                terms["prior_ab"], terms["prior_ba"] = zero, zero.clone()
+                terms["prior_ab"], terms["prior_ba"] = zero.clone(), zero.clone()
         total = (
             terms["G_adv_ab"]
             + terms["G_adv_ba"]
