@@ -18,6 +18,7 @@ from scipy import ndimage
 from skimage.filters import threshold_triangle
 
 from cyclescan.errors import InputError
+from cyclescan.space import HIGH, LOW
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def normalize(array: np.ndarray, stats: NormStats) -> np.ndarray:
     """Scanner units -> model space: ``2 (x - lo) / (hi - lo) - 1``, clipped to [-1, 1], float32."""
     scale = 2.0 / (stats.hi - stats.lo)
     out = (np.asarray(array, dtype=np.float32) - np.float32(stats.lo)) * np.float32(scale) - np.float32(1.0)
-    return np.clip(out, -1.0, 1.0, out=out)
+    return np.clip(out, LOW, HIGH, out=out)
 
 
 def denormalize(array: np.ndarray, stats: NormStats) -> np.ndarray:
@@ -138,4 +139,4 @@ def intensity_quantiles(arrays: Sequence[np.ndarray], n: int = 1024, masks: Sequ
     if not pooled:
         raise ValueError("intensity_quantiles of an empty list")
     q = np.quantile(np.concatenate(pooled), np.linspace(0.0, 1.0, n))
-    return np.clip(q, -1.0, 1.0).astype(np.float32)
+    return np.clip(q, LOW, HIGH).astype(np.float32)

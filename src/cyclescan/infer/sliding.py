@@ -21,11 +21,12 @@ from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
 
 from cyclescan.errors import ConfigError
+from cyclescan.space import AIR
 from cyclescan.nets.precision import PRECISIONS, precision_autocast
 
-# Value used to pad a normalized volume whose size is below the window: -1 is the background of
-# the [-1, 1] model space (the lower percentile), i.e. "nothing outside the field of view".
-PAD_VALUE = -1.0
+# Value used to pad a normalized volume whose size is below the window: the model space's air
+# level, i.e. "nothing outside the field of view".
+PAD_VALUE = AIR
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cyclescan.space import AIR
+
 
 class AirGate(nn.Module):
     """``forward(x, y)``: y where the source ``x`` has tissue, ``floor`` where it has air.
@@ -27,7 +29,7 @@ class AirGate(nn.Module):
     x: source (B, C, D, H, W) in [-1, 1] (channel 0 is used); y: generator output (B, C', D, H, W).
     """
 
-    def __init__(self, floor: float = -1.0, margin: float = 0.02) -> None:
+    def __init__(self, floor: float = AIR, margin: float = 0.02) -> None:
         super().__init__()
         self.floor = float(floor)
         self.margin = float(margin)

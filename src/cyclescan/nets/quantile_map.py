@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from cyclescan.space import AIR, HIGH, LOW
+
 GRID = 4097
-FLOOR = -1.0  # the model-space air level (normalization floor)
 
 
 def quantile_map_table(src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, grid: int = GRID) -> np.ndarray:
@@ -38,11 +39,11 @@ def quantile_map_table(src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, gri
     probs = np.linspace(0.0, 1.0, qs.size)
     values, inverse = np.unique(qs, return_inverse=True)
     mid_prob = np.bincount(inverse, probs) / np.bincount(inverse)  # mid-rank of each tie
-    x = np.linspace(-1.0, 1.0, grid)
+    x = np.linspace(LOW, HIGH, grid)
     u = np.interp(x, values, mid_prob) if values.size > 1 else np.full(grid, 0.5)
     y = np.interp(u, np.linspace(0.0, 1.0, qt.size), qt)
-    y[x < values[0]] = FLOOR
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    y[x < values[0]] = AIR
+    return np.clip(y, LOW, HIGH).astype(np.float32)
 
 
 def apply_table(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
