@@ -7,7 +7,7 @@ from cyclescan import space
 from cyclescan.data.normalize import NormStats, normalize
 from cyclescan.infer.sliding import PAD_VALUE
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.quantile_map import quantile_map_table
+from cyclescan.data.histogram import quantile_map_table
 
 
 def test_air_level_agrees_across_modules():

@@ -53,6 +53,8 @@ class DataConfig:
     num_workers: int = _f(1, 0, 64, "DataLoader worker processes")
     orientation: str = _f("RIP", help="canonical internal orientation: axis codes of (D,H,W), e.g. RIP = sagittal, superior at top")
     cache_dir: Optional[str] = _f(None, help="folder for data.cache=disk (.npy files); null = a temporary folder")
+    standardize: bool = _f(False, help="match each volume's foreground histogram to its domain's training "
+                           "quantiles after normalization (training and translation; data/histogram.py)")
     pad_multiple: int = _f(1, 1, 256, "pad each prepared volume so (D,H,W) are multiples of this (1 = only pad up to patch size)")
 
 

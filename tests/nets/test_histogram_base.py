@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from cyclescan.config import load_config
-from cyclescan.nets.quantile_map import GRID, QuantileMap, quantile_map_table
+from cyclescan.data.histogram import GRID, quantile_map_table
+from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.registry import build_generator
 
 PATCH = [8, 16, 16]

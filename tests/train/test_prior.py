@@ -8,7 +8,8 @@ import torch
 from skimage.exposure import match_histograms
 
 from cyclescan.train.cyclegan import CycleGAN
-from cyclescan.nets.quantile_map import GRID, apply_table, quantile_map_table
+from cyclescan.data.histogram import GRID, quantile_map_table
+from cyclescan.nets.quantile_map import apply_table
 from cyclescan.train.prior import HistogramPrior
 
 from test_cyclegan import PATCH, batch, reached, tiny_cfg, zero_grads

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from cyclescan.config import DataConfig
 from cyclescan.data.cache import VolumeCache
+from cyclescan.data.histogram import apply_map, standardization_map
 from cyclescan.data.loader import DataWaitMeter, build_loader
 from cyclescan.data.normalize import NormStats, domain_stats, intensity_quantiles
 from cyclescan.data.patches import augment, crop, foreground_index, sample_start
@@ -59,6 +60,7 @@ class UnpairedPatchDataset(Dataset):
         self.patch = [int(p) for p in data_cfg.patch_size]
         self._fg: dict[str, list[np.ndarray | None]] = {d: [None] * len(self.files[d]) for d in _DOMAINS}
         self._orders: tuple[int, dict[str, np.ndarray]] | None = None
+        self._tables: dict[str, list[np.ndarray]] | None = None  # per-volume standardization maps
         if self.cache.mode != "none":
             # Prepare everything now, in the main process: forked workers then share the arrays.
             for dom in _DOMAINS:
@@ -84,6 +86,22 @@ class UnpairedPatchDataset(Dataset):
             vols = [self.volume(d, i) for i in range(len(self.files[d]))]
             out[d] = intensity_quantiles([v.array for v in vols], n, masks=[v.mask for v in vols])
         return out
+
+    def set_standardization(self, reference: dict[str, np.ndarray] | None) -> None:
+        """Map every volume (patches and ``array``) onto ``reference[domain]`` quantiles
+        (``data.standardize``; None turns it off). Call before the loader's workers start: the
+        per-volume tables are computed here, in this process."""
+        if reference is None:
+            self._tables = None
+            return
+        self._tables = {d: [standardization_map(self.volume(d, i).array, self.volume(d, i).mask, reference[d])
+                            for i in range(len(self.files[d]))] for d in _DOMAINS}
+
+    def array(self, domain: str, i: int) -> np.ndarray:
+        """Volume ``i`` of ``domain`` as the network sees it: (D, H, W) in [-1, 1], standardized
+        when ``set_standardization`` was given a reference."""
+        arr = self.volume(domain, i).array
+        return arr if self._tables is None else apply_map(arr, self._tables[domain][i])
 
     # -- epochs and ordering -----------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -135,6 +153,8 @@ class UnpairedPatchDataset(Dataset):
             fg_prob = 1.0
         start = sample_start(pv.array.shape, self.patch, rng, fg, fg_prob)
         patch = crop(pv.array, start, self.patch)
+        if self._tables is not None:
+            patch = apply_map(patch, self._tables[dom][vol_idx])
         if self.train:
             patch = augment(patch, rng, self.cfg.flip_prob, self.cfg.intensity_jitter)
         return patch

@@ -23,9 +23,10 @@ from cyclescan.data.spatial import Padding, Resampling, plan_padding, plan_resam
 from cyclescan.io.discover import read_volume
 from cyclescan.io.orientation import Reorientation, canonicalize
 from cyclescan.io.volume import Volume
+from cyclescan.space import AIR
 
 log = logging.getLogger(__name__)
-PAD_VALUE = -1.0  # model-space air
+PAD_VALUE = AIR
 
 
 @dataclass

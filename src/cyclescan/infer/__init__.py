@@ -3,7 +3,8 @@
 Public API (import from the modules; kept lazy so ``import cyclescan.infer`` stays cheap)::
 
     infer.translate.translate_volume(vol, generator, cfg, target_stats, *, divisor=None,
-                                     device=None, progress=None) -> Volume
+                                     standardize_to=None, device=None, progress=None) -> Volume
+    infer.translate.source_reference(ckpt, cfg, direction) -> quantiles or None (data.standardize)
     infer.sliding.sliding_window_translate(volume, net, window, *, divisor, overlap, blend,
                                            batch_size, precision, device, ...) -> np.ndarray
     infer.engine.translate_files(inputs, checkpoint, direction, out_dir, *, fmt, echo,

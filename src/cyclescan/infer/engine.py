@@ -218,7 +218,7 @@ def translate_files(
     ``overrides`` are ``--set``-style strings applied to the checkpoint's config (e.g.
     ``infer.window=[20,128,128]``); only the ``infer`` section may change the result's tiling.
     """
-    from cyclescan.infer.translate import translate_volume
+    from cyclescan.infer.translate import source_reference, translate_volume
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
 
     if fmt not in ("nifti", "dicom"):
@@ -229,6 +229,7 @@ def translate_files(
     dev = pick_device(device)
     generator = build_generator_from_checkpoint(ckpt, direction).to(dev)
     stats = target_stats_from_checkpoint(ckpt, direction)
+    std_ref = source_reference(ckpt, cfg, direction)
     src_name, tgt_name = (cfg.domains.a, cfg.domains.b) if direction == "a2b" else (cfg.domains.b, cfg.domains.a)
     model = f"{Path(checkpoint).name} ep{ckpt.get('epoch', '?')}"
     del ckpt  # optimizer state etc. are not needed for inference
@@ -238,6 +239,6 @@ def translate_files(
         return f"{tgt_name} from {src_name} [{src}] CycleScan {model}"
 
     def translate(vol: Any, bar: Any) -> Any:
-        return translate_volume(vol, generator, cfg, stats, device=dev, progress=bar)
+        return translate_volume(vol, generator, cfg, stats, standardize_to=std_ref, device=dev, progress=bar)
 
     return run_jobs(jobs, translate, fmt=fmt, overwrite=overwrite, describe=describe, progress=progress, log=log)

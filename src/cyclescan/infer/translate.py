@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 
 from cyclescan.config import Config
@@ -35,6 +36,22 @@ def model_device(net: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def source_reference(ckpt: dict, cfg: Config, direction: str) -> Optional[np.ndarray]:
+    """The source domain's training quantiles for ``translate_volume(standardize_to=...)``, or
+    None when the checkpoint's model was trained without ``data.standardize``."""
+    if not cfg.data.standardize:
+        return None
+    from cyclescan.errors import CheckpointError
+
+    key = "a" if direction == "a2b" else "b"
+    ref = (ckpt.get("reference") or {}).get(key)
+    if ref is None:
+        raise CheckpointError(f"{ckpt.get('_path', 'checkpoint')}: data.standardize is on but the checkpoint "
+                              f"has no reference quantiles for domain {key!r}")
+    arr = ref.detach().cpu().numpy() if hasattr(ref, "detach") else np.asarray(ref)
+    return np.asarray(arr, dtype=np.float32).ravel()
+
+
 def translate_volume(
     vol: Volume,
     generator: torch.nn.Module,
@@ -42,6 +59,7 @@ def translate_volume(
     target_stats: NormStats,
     *,
     divisor: Optional[int | Sequence[int]] = None,
+    standardize_to: Optional[np.ndarray] = None,
     device: Optional[str | torch.device] = None,
     progress: Any = None,
 ) -> Volume:
@@ -60,6 +78,9 @@ def translate_volume(
         cfg: the checkpoint's Config.
         target_stats: NormStats of the target domain (``ckpt['norm']['b']`` for a2b).
         divisor: network size multiple (default: nets.required_divisor for cfg).
+        standardize_to: the source domain's training quantiles when the model was trained with
+            ``data.standardize`` (``source_reference``): the normalized input's histogram is
+            matched to them before the generator, as in training.
         device: where the generator runs (default: the generator's device).
         progress: optional tqdm-like bar (``reset(total=)``, ``update(n)``) counting windows.
 
@@ -73,6 +94,10 @@ def translate_volume(
     from cyclescan.data.prepare import prepare_volume
 
     prep = prepare_volume(vol.name, cfg.data, source=vol)
+    if standardize_to is not None:
+        from cyclescan.data.histogram import apply_map, standardization_map
+
+        prep.array = apply_map(prep.array, standardization_map(prep.array, prep.mask, standardize_to))
     if divisor is None:
         divisor = network_divisor(cfg)
     dev = torch.device(device) if device is not None else model_device(generator)

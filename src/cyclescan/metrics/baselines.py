@@ -18,52 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from skimage.exposure import match_histograms
 
+from cyclescan.data.histogram import histogram_match
 from cyclescan.errors import CheckpointError, InputError
 
+__all__ = ["BASELINES", "identity", "histogram_match", "reference_from_checkpoint", "reference_from_dir",
+           "fit_paired_lookup", "apply_lookup"]
 BASELINES = ("identity", "histmatch")
 
 
 def identity(source_norm: np.ndarray) -> np.ndarray:
     """The identity baseline: the model-space source (D, H, W) in [-1, 1], returned as float32."""
     return np.asarray(source_norm, dtype=np.float32)
-
-
-def histogram_match(
-    source_norm: np.ndarray,
-    reference_quantiles: np.ndarray,
-    mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """Match the source's (foreground) histogram to the reference quantiles.
-
-    source_norm: (D, H, W) float in [-1, 1]; reference_quantiles: 1-D, equally spaced quantiles of
-    the target domain's training intensities in [-1, 1] (a sample of that distribution);
-    mask: voxels whose histogram is matched (default: all). Returns float32 (D, H, W) in [-1, 1].
-    """
-    src = np.asarray(source_norm, dtype=np.float32)
-    ref = np.asarray(reference_quantiles, dtype=np.float64).ravel()
-    ref = ref[np.isfinite(ref)]
-    if ref.size < 2:
-        raise InputError("histogram-matching reference has fewer than 2 finite quantiles")
-    m = np.ones(src.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if not m.any():
-        m = np.ones(src.shape, dtype=bool)
-    fg = src[m].astype(np.float64)
-    matched = match_histograms(fg, ref)
-    # Extend the foreground mapping to every voxel: it is monotone in the source value, so a
-    # linear interpolation through its (unique source value -> matched value) pairs is exact on
-    # the foreground and clamps outside it.
-    xs, idx = np.unique(fg, return_index=True)
-    ys = matched[idx]
-    lowest = float(src.min())
-    if lowest < xs[0]:
-        # Voxels darker than the whole foreground (air) go to the floor of model space, where a
-        # normalized target's air is, instead of being lifted to the darkest tissue value.
-        xs = np.concatenate([[lowest], xs])
-        ys = np.concatenate([[min(-1.0, float(ys[0]))], ys])
-    out = np.interp(src, xs, ys) if xs.size > 1 else np.full(src.shape, ys[0])
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 def reference_from_checkpoint(ckpt: dict[str, Any], domain_key: str) -> np.ndarray:

@@ -98,6 +98,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     """
     import torch
 
+    from cyclescan.infer.translate import source_reference, translate_volume
     from cyclescan.io import read_volume
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
 
@@ -118,6 +119,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         reference = bl.reference_from_checkpoint(ckpt, tgt_key)
     device = _pick_device(inputs.device)
     generator = build_generator_from_checkpoint(ckpt, inputs.direction).to(device)
+    std_ref = source_reference(ckpt, cfg, inputs.direction)
 
     pairs = pair_volumes(inputs.source, inputs.target)
     truths = (["clean"] if inputs.clean_target else []) + ["target"]
@@ -138,10 +140,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         for name, vol in truth_vols.items():
             _check_aligned(src, vol, src_path, name)
 
-        from cyclescan.infer.translate import translate_volume
-
         with torch.inference_mode():
-            translated = translate_volume(src, generator, cfg, target_stats, device=device)
+            translated = translate_volume(src, generator, cfg, target_stats, standardize_to=std_ref, device=device)
         if inputs.save_translated is not None:
             from cyclescan.io.nifti import write_nifti
 

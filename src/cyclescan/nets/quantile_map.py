@@ -1,6 +1,6 @@
 """Quantile map: the monotone intensity mapping between two domains' training histograms.
 
-``table = quantile_map_table(q_src, q_tgt)`` tabulates ``Q_tgt(F_src(x))`` on a uniform grid over
+``table = data.histogram.quantile_map_table(q_src, q_tgt)`` tabulates ``Q_tgt(F_src(x))`` on a uniform grid over
 model space [-1, 1] (``F_src``: the source domain's foreground CDF from its training quantiles,
 ``Q_tgt``: the target domain's quantile function); ``apply_table`` looks values up with linear
 interpolation. Voxels darker than the source's darkest foreground quantile (air) map to the floor
@@ -19,31 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cyclescan.space import AIR, HIGH, LOW
+from cyclescan.data.histogram import GRID
 
-GRID = 4097
-
-
-def quantile_map_table(src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, grid: int = GRID) -> np.ndarray:
-    """The mapping Q_tgt(F_src(x)) tabulated at ``grid`` points evenly spaced on [-1, 1].
-
-    src_quantiles / tgt_quantiles: 1-D equally spaced quantiles (probabilities 0..1) of the two
-    domains' training foregrounds in [-1, 1]. Tied source quantiles (e.g. many voxels clipped at
-    +1) get the mid-rank probability of the tie. Returns float32 (grid,), monotone non-decreasing.
-    """
-    qs = np.asarray(src_quantiles, dtype=np.float64).ravel()
-    qt = np.asarray(tgt_quantiles, dtype=np.float64).ravel()
-    qs, qt = qs[np.isfinite(qs)], qt[np.isfinite(qt)]
-    if qs.size < 2 or qt.size < 2:
-        raise ValueError("a quantile map needs at least 2 finite quantiles per domain")
-    probs = np.linspace(0.0, 1.0, qs.size)
-    values, inverse = np.unique(qs, return_inverse=True)
-    mid_prob = np.bincount(inverse, probs) / np.bincount(inverse)  # mid-rank of each tie
-    x = np.linspace(LOW, HIGH, grid)
-    u = np.interp(x, values, mid_prob) if values.size > 1 else np.full(grid, 0.5)
-    y = np.interp(u, np.linspace(0.0, 1.0, qt.size), qt)
-    y[x < values[0]] = AIR
-    return np.clip(y, LOW, HIGH).astype(np.float32)
 
 
 def apply_table(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -110,15 +110,19 @@ def build_train_data(cfg: Config, a_dir, b_dir, val_a, val_b, ctx: DistContext,
     if ctx.enabled:  # the epoch's work is shared: each rank does 1/world of the steps
         n_batches = max(1, n_batches // ctx.world_size)
     steps = min(n_batches, cfg.train.steps_per_epoch or n_batches)
-    loader = build_loader(ds, cfg.data, seed=seed, batch_size=cfg.train.batch_size, drop_last=True)
     norm = {k: v.to_dict() for k, v in ds.domain_norm().items()}
-    reference = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in ds.reference_quantiles().items()}
+    ref_np = ds.reference_quantiles()  # of the normalized (not yet standardized) training volumes
+    std_ref = ref_np if cfg.data.standardize else None
+    ds.set_standardization(std_ref)  # before the loader's workers start
+    loader = build_loader(ds, cfg.data, seed=seed, batch_size=cfg.train.batch_size, drop_last=True)
+    reference = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in ref_np.items()}
     divisor = tuple(int(d) for d in required_divisor(cfg, cfg.data.patch_size))
     data = TrainData(cfg, ctx, ds, loader, steps, divisor, norm, reference)  # type: ignore[arg-type]
     if files_va and files_vb and ctx.is_main:
         val = UnpairedPatchDataset(files_va, files_vb, cfg.data, train=False, seed=cfg.train.seed)
-        data.val_a = [ValVolume(_stem(f), val.volume("a", i).array) for i, f in enumerate(files_va)]
-        data.val_b = [ValVolume(_stem(f), val.volume("b", i).array) for i, f in enumerate(files_vb)]
+        val.set_standardization(std_ref)  # the *training* reference, as translation will use
+        data.val_a = [ValVolume(_stem(f), val.array("a", i)) for i, f in enumerate(files_va)]
+        data.val_b = [ValVolume(_stem(f), val.array("b", i)) for i, f in enumerate(files_vb)]
         data.val_patches = val
     log(f"data: {len(files_a)} {cfg.domains.a} + {len(files_b)} {cfg.domains.b} training volumes, "
         f"{len(files_va)} + {len(files_vb)} validation volumes" + (" (paired)" if data.paired else ""))

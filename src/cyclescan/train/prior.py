@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cyclescan.nets.quantile_map import apply_table, quantile_map_table
+from cyclescan.data.histogram import quantile_map_table
+from cyclescan.nets.quantile_map import apply_table
 
 
 class HistogramPrior:
