@@ -27,6 +27,20 @@ from cyclescan.space import AIR, HIGH, LOW
 GRID = 4097
 
 
+def _inputs(volume: np.ndarray, reference_quantiles: np.ndarray, mask: np.ndarray | None,
+            what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(volume float32, finite reference float64, foreground voxels float64; all voxels when the
+    mask is None or empty). InputError for a reference with fewer than 2 finite quantiles."""
+    src = np.asarray(volume, dtype=np.float32)
+    ref = np.asarray(reference_quantiles, dtype=np.float64).ravel()
+    ref = ref[np.isfinite(ref)]
+    if ref.size < 2:
+        raise InputError(f"{what} reference has fewer than 2 finite quantiles")
+    m = None if mask is None else np.asarray(mask, dtype=bool)
+    fg = src[m] if m is not None and m.any() else src.ravel()
+    return src, ref, fg.astype(np.float64)
+
+
 def match_points(source_norm: np.ndarray, reference_quantiles: np.ndarray,
                  mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The monotone map that matches the source's (foreground) histogram to the reference.
@@ -36,15 +50,7 @@ def match_points(source_norm: np.ndarray, reference_quantiles: np.ndarray,
     histogram is matched (default: all). Returns increasing source values ``xs`` and their images
     ``ys``: ``np.interp(v, xs, ys)`` maps any voxel value ``v``.
     """
-    src = np.asarray(source_norm, dtype=np.float32)
-    ref = np.asarray(reference_quantiles, dtype=np.float64).ravel()
-    ref = ref[np.isfinite(ref)]
-    if ref.size < 2:
-        raise InputError("histogram-matching reference has fewer than 2 finite quantiles")
-    m = np.ones(src.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if not m.any():
-        m = np.ones(src.shape, dtype=bool)
-    fg = src[m].astype(np.float64)
+    src, ref, fg = _inputs(source_norm, reference_quantiles, mask, "histogram-matching")
     matched = match_histograms(fg, ref)
     # Extend the foreground mapping to every voxel: it is monotone in the source value, so a
     # linear interpolation through its (unique source value -> matched value) pairs is exact on
@@ -81,15 +87,9 @@ def standardization_map(volume_norm: np.ndarray, mask: np.ndarray | None, refere
     small enough to keep one per training volume, so training patches and whole volumes at
     translation time go through the same function. Returns float64 (2, k): ``np.interp(v, *m)``.
     """
-    src = np.asarray(volume_norm, dtype=np.float32)
-    ref = np.asarray(reference_quantiles, dtype=np.float64).ravel()
-    ref = ref[np.isfinite(ref)]
-    if ref.size < 2:
-        raise InputError("histogram standardization reference has fewer than 2 finite quantiles")
-    m = np.ones(src.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    fg = src[m] if m.any() else src.ravel()
+    src, ref, fg = _inputs(volume_norm, reference_quantiles, mask, "histogram standardization")
     probs = np.linspace(0.0, 1.0, landmarks)
-    values, inverse = np.unique(np.quantile(fg.astype(np.float64), probs), return_inverse=True)
+    values, inverse = np.unique(np.quantile(fg, probs), return_inverse=True)
     mid_prob = np.bincount(inverse, probs) / np.bincount(inverse)
     xs, ys = values, np.interp(mid_prob, np.linspace(0.0, 1.0, ref.size), ref)
     lowest = float(src.min())
