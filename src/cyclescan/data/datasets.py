@@ -94,8 +94,11 @@ class UnpairedPatchDataset(Dataset):
         if reference is None:
             self._tables = None
             return
-        self._tables = {d: [standardization_map(self.volume(d, i).array, self.volume(d, i).mask, reference[d])
-                            for i in range(len(self.files[d]))] for d in _DOMAINS}
+        tables = {}
+        for d in _DOMAINS:
+            vols = (self.volume(d, i) for i in range(len(self.files[d])))
+            tables[d] = [standardization_map(v.array, v.mask, reference[d]) for v in vols]
+        self._tables = tables
 
     def array(self, domain: str, i: int) -> np.ndarray:
         """Volume ``i`` of ``domain`` as the network sees it: (D, H, W) in [-1, 1], standardized

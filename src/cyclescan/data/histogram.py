@@ -41,6 +41,23 @@ def _inputs(volume: np.ndarray, reference_quantiles: np.ndarray, mask: np.ndarra
     return src, ref, fg.astype(np.float64)
 
 
+def _mid_rank_probs(quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equally spaced quantiles (probabilities 0..1) -> (unique values, the mid-rank probability
+    of each: a tie, e.g. many voxels clipped at +1, gets the middle of its probabilities)."""
+    probs = np.linspace(0.0, 1.0, quantiles.size)
+    values, inverse = np.unique(quantiles, return_inverse=True)
+    return values, np.bincount(inverse, probs) / np.bincount(inverse)
+
+
+def _with_air(lowest: float, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots of a monotone map extended below the foreground: voxels darker than all of it (air)
+    go to the floor of model space, where a normalized target's air is, instead of being lifted
+    to the darkest tissue value."""
+    if lowest < xs[0]:
+        xs, ys = np.concatenate([[lowest], xs]), np.concatenate([[min(AIR, float(ys[0]))], ys])
+    return xs, ys
+
+
 def match_points(source_norm: np.ndarray, reference_quantiles: np.ndarray,
                  mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The monotone map that matches the source's (foreground) histogram to the reference.
@@ -56,14 +73,7 @@ def match_points(source_norm: np.ndarray, reference_quantiles: np.ndarray,
     # linear interpolation through its (unique source value -> matched value) pairs is exact on
     # the foreground and clamps outside it.
     xs, idx = np.unique(fg, return_index=True)
-    ys = matched[idx]
-    lowest = float(src.min())
-    if lowest < xs[0]:
-        # Voxels darker than the whole foreground (air) go to the floor of model space, where a
-        # normalized target's air is, instead of being lifted to the darkest tissue value.
-        xs = np.concatenate([[lowest], xs])
-        ys = np.concatenate([[min(AIR, float(ys[0]))], ys])
-    return xs, ys
+    return _with_air(float(src.min()), xs, matched[idx])
 
 
 def histogram_match(source_norm: np.ndarray, reference_quantiles: np.ndarray,
@@ -88,13 +98,8 @@ def standardization_map(volume_norm: np.ndarray, mask: np.ndarray | None, refere
     translation time go through the same function. Returns float64 (2, k): ``np.interp(v, *m)``.
     """
     src, ref, fg = _inputs(volume_norm, reference_quantiles, mask, "histogram standardization")
-    probs = np.linspace(0.0, 1.0, landmarks)
-    values, inverse = np.unique(np.quantile(fg, probs), return_inverse=True)
-    mid_prob = np.bincount(inverse, probs) / np.bincount(inverse)
-    xs, ys = values, np.interp(mid_prob, np.linspace(0.0, 1.0, ref.size), ref)
-    lowest = float(src.min())
-    if lowest < xs[0]:
-        xs, ys = np.concatenate([[lowest], xs]), np.concatenate([[min(AIR, float(ys[0]))], ys])
+    values, mid_prob = _mid_rank_probs(np.quantile(fg, np.linspace(0.0, 1.0, landmarks)))
+    xs, ys = _with_air(float(src.min()), values, np.interp(mid_prob, np.linspace(0.0, 1.0, ref.size), ref))
     return np.stack([xs, np.clip(ys, LOW, HIGH)])
 
 
@@ -119,9 +124,7 @@ def quantile_map_table(src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, gri
     qs, qt = qs[np.isfinite(qs)], qt[np.isfinite(qt)]
     if qs.size < 2 or qt.size < 2:
         raise ValueError("a quantile map needs at least 2 finite quantiles per domain")
-    probs = np.linspace(0.0, 1.0, qs.size)
-    values, inverse = np.unique(qs, return_inverse=True)
-    mid_prob = np.bincount(inverse, probs) / np.bincount(inverse)  # mid-rank of each tie
+    values, mid_prob = _mid_rank_probs(qs)
     x = np.linspace(LOW, HIGH, grid)
     u = np.interp(x, values, mid_prob) if values.size > 1 else np.full(grid, 0.5)
     y = np.interp(u, np.linspace(0.0, 1.0, qt.size), qt)

@@ -26,7 +26,6 @@ from cyclescan.io.volume import Volume
 from cyclescan.space import AIR
 
 log = logging.getLogger(__name__)
-PAD_VALUE = AIR
 
 
 @dataclass
@@ -99,7 +98,7 @@ def prepare_volume(path: str | Path, data_cfg: DataConfig, source: Volume | None
     if not pad.is_identity:
         if any(n < p for n, p in zip(norm.shape, data_cfg.patch_size)):
             log.info("%s: shape %s is smaller than the patch %s; padded", path, norm.shape, data_cfg.patch_size)
-        norm = pad.apply(norm, PAD_VALUE)
+        norm = pad.apply(norm, AIR)
         mask = pad.apply(mask, False)
         affine = pad.affine(affine)
     info = {"canonical_shape": list(canon.shape), "shape": list(norm.shape),

@@ -21,8 +21,8 @@ from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
 
 from cyclescan.errors import ConfigError
-from cyclescan.space import AIR
 from cyclescan.nets.precision import PRECISIONS, precision_autocast
+from cyclescan.space import AIR
 
 # Value used to pad a normalized volume whose size is below the window: the model space's air
 # level, i.e. "nothing outside the field of view".

@@ -42,14 +42,14 @@ def source_reference(ckpt: dict, cfg: Config, direction: str) -> Optional[np.nda
     if not cfg.data.standardize:
         return None
     from cyclescan.errors import CheckpointError
+    from cyclescan.train.checkpoint import checkpoint_reference
 
     key = "a" if direction == "a2b" else "b"
-    ref = (ckpt.get("reference") or {}).get(key)
+    ref = checkpoint_reference(ckpt, key)
     if ref is None:
         raise CheckpointError(f"{ckpt.get('_path', 'checkpoint')}: data.standardize is on but the checkpoint "
                               f"has no reference quantiles for domain {key!r}")
-    arr = ref.detach().cpu().numpy() if hasattr(ref, "detach") else np.asarray(ref)
-    return np.asarray(arr, dtype=np.float32).ravel()
+    return ref
 
 
 def translate_volume(

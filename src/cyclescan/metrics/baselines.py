@@ -34,14 +34,15 @@ def identity(source_norm: np.ndarray) -> np.ndarray:
 
 def reference_from_checkpoint(ckpt: dict[str, Any], domain_key: str) -> np.ndarray:
     """The target domain's training quantiles stored in a checkpoint (``domain_key`` 'a' or 'b')."""
-    ref = (ckpt.get("reference") or {}).get(domain_key)
+    from cyclescan.train.checkpoint import checkpoint_reference
+
+    ref = checkpoint_reference(ckpt, domain_key)
     if ref is None:
         raise CheckpointError(
             f"{ckpt.get('_path', 'checkpoint')}: no reference quantiles for domain {domain_key!r}; "
             "pass --reference DIR (training volumes of the target domain)"
         )
-    arr = ref.detach().cpu().numpy() if hasattr(ref, "detach") else np.asarray(ref)
-    return np.asarray(arr, dtype=np.float32).ravel()
+    return ref
 
 
 def reference_from_dir(path: str | Path, lower_pct: float, upper_pct: float, use_mask: bool) -> np.ndarray:

@@ -118,6 +118,16 @@ def check_compatible(ckpt: dict[str, Any], cfg: Config) -> None:
             )
 
 
+def checkpoint_reference(ckpt: dict[str, Any], domain_key: str) -> np.ndarray | None:
+    """A domain's training quantiles (``ckpt['reference'][domain_key]``, 'a' or 'b') as float32
+    (n,), or None when the checkpoint has none (callers say what they needed them for)."""
+    ref = (ckpt.get("reference") or {}).get(domain_key)
+    if ref is None:
+        return None
+    arr = ref.detach().cpu().numpy() if hasattr(ref, "detach") else np.asarray(ref)
+    return np.asarray(arr, dtype=np.float32).ravel()
+
+
 def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
     """``module.load_state_dict(state)`` with a CheckpointError instead of a shape RuntimeError."""
     try:
