@@ -38,3 +38,8 @@ def qlib():
 @pytest.fixture(scope="session")
 def phantom_ceilings():
     return _load("phantom_ceilings")
+
+
+@pytest.fixture(scope="session")
+def paired_ceiling():
+    return _load("paired_ceiling")
