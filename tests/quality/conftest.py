@@ -43,3 +43,8 @@ def phantom_ceilings():
 @pytest.fixture(scope="session")
 def paired_ceiling():
     return _load("paired_ceiling")
+
+
+@pytest.fixture(scope="session")
+def error_budget():
+    return _load("error_budget")
