@@ -73,6 +73,9 @@ class GeneratorConfig:
                                "output logits (nets/intensity.py); 0 = off")
     histogram_base: bool = _f(False, help="output = tanh(atanh(training-histogram map of the input) + network): "
                               "the generator learns a correction of the monotone map (nets/quantile_map.py)")
+    output: Literal["tanh", "log_ratio"] = _f(
+        "tanh", help="tanh: output = tanh(network); log_ratio: output = source x exp(network), the network "
+        "predicts the per-voxel log signal ratio, keeping the source's bias field and texture (nets/log_ratio.py)")
 
 
 @dataclass
@@ -178,6 +181,9 @@ class Config:
             raise ConfigError("infer.window: expected 3 integers or null")
         if self.domains.a == self.domains.b:
             raise ConfigError("domains.a and domains.b must differ")
+        if self.generator.output == "log_ratio" and self.generator.histogram_base:
+            raise ConfigError("generator.output=log_ratio and generator.histogram_base exclude each other "
+                              "(both define what the network's output is added to)")
 
     def with_overrides(self, overrides: list[str]) -> "Config":
         """Apply ``section.key=value`` strings (value parsed as YAML) and re-validate."""

@@ -34,7 +34,7 @@ def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
     return UNet3d(
         patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
         air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
-        histogram_base=g.histogram_base,
+        histogram_base=g.histogram_base, output=g.output,
     )
 
 
@@ -48,7 +48,7 @@ def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
         upsample=g.upsample,
         norm=g.norm,
         air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
-        histogram_base=g.histogram_base,
+        histogram_base=g.histogram_base, output=g.output,
     )
 
 
@@ -96,9 +96,9 @@ def build_generator(
     branch = getattr(net, "intensity", None)
     if branch is not None:
         init_pointwise_mlp(branch, generator=generator)
-    if getattr(net, "base", None) is not None:
-        # Start exactly at the histogram base: the body's last conv outputs zeros (its weights
-        # still get gradients, so the correction grows from there).
+    if getattr(net, "base", None) is not None or g.output == "log_ratio":
+        # Start exactly at the histogram base / at ratio 1 (the source itself): the body's last
+        # conv outputs zeros (its weights still get gradients, so the correction grows from there).
         last = head if isinstance(head, nn.Conv3d) else net.model[-1]  # U-Net head / ResNet's last conv
         with torch.no_grad():
             last.weight.zero_()

@@ -27,6 +27,7 @@ from cyclescan.nets.gate import AirGate
 from cyclescan.nets.intensity import IntensityBranch, output_logits
 from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
+from cyclescan.nets.log_ratio import finish
 
 
 class ResBlock3d(nn.Module):
@@ -62,9 +63,11 @@ class ResNetGenerator3d(nn.Module):
         air_gate: AirGate | None = None,
         intensity_hidden: int = 0,
         histogram_base: bool = False,
+        output: str = "tanh",
     ) -> None:
         super().__init__()
         self.air_gate = air_gate
+        self.output = output
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.base = QuantileMap() if histogram_base else None
         self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
@@ -82,5 +85,5 @@ class ResNetGenerator3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in, D, H, W) -> (B, C_out, D, H, W) in [-1, 1]."""
         check_divisible(x, self.divisor, "ResNetGenerator3d")
-        y = torch.tanh(output_logits(self.model(x), x, self.intensity, self.base))
+        y = finish(output_logits(self.model(x), x, self.intensity, self.base), x, self.output)
         return y if self.air_gate is None else self.air_gate(x, y)

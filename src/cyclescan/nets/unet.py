@@ -7,6 +7,7 @@ Layout (depth L, base channels C, channels c_l = C * min(2**l, 8)):
     for l = L..1:   Upsample(c_l->c_{l-1}, s_l), concat skip, 2x ConvNormAct(2c_{l-1}->c_{l-1})
     head: 1x1x1 conv c0->1 (+ optional intensity branch of the raw x, nets/intensity.py,
           + optional histogram base, nets/quantile_map.py), tanh -> (B,1,D,H,W) in [-1, 1]
+          (or ``output="log_ratio"``: the source times exp(logits), nets/log_ratio.py)
     optional air gate (nets/gate.py): source air -> -1 in the output
 
 Down-sampling is a learned stride-2 conv (as the original CycleGAN U-Net) rather than max
@@ -33,6 +34,7 @@ from cyclescan.nets.gate import AirGate
 from cyclescan.nets.intensity import IntensityBranch, output_logits
 from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
+from cyclescan.nets.log_ratio import finish
 
 
 class UNet3d(nn.Module):
@@ -55,9 +57,11 @@ class UNet3d(nn.Module):
         air_gate: AirGate | None = None,
         intensity_hidden: int = 0,
         histogram_base: bool = False,
+        output: str = "tanh",
     ) -> None:
         super().__init__()
         self.air_gate = air_gate
+        self.output = output
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.base = QuantileMap() if histogram_base else None
         self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
@@ -95,5 +99,5 @@ class UNet3d(nn.Module):
         for lvl in reversed(range(len(self.up))):
             y = self.up[lvl](y)
             y = self.fuse[lvl](torch.cat([y, skips.pop()], dim=1))
-        y = torch.tanh(output_logits(self.head(y), x, self.intensity, self.base))
+        y = finish(output_logits(self.head(y), x, self.intensity, self.base), x, self.output)
         return y if self.air_gate is None else self.air_gate(x, y)
