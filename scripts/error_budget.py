@@ -6,7 +6,8 @@ error inside the truth's foreground (the voxels PSNR is computed over, same metr
 `cyclescan evaluate`: each volume normalized by its own percentiles, [0, 1]) by the phantom's
 tissue labels: per tissue the voxel count, the truth's and the translation's mean, the bias
 (difference of the means, a wrong tissue *level*), the RMS error (level plus texture/noise) and
-the tissue's share of the total squared error.
+the tissue's share of the total squared error, and the correlation of translation and truth
+inside the tissue (does the translation keep the texture and bias field, or invert them?).
 
     cyclescan translate --checkpoint RUN/checkpoints/best.pt --direction a2b --out /tmp/t_a2b PH/test/ciss
     .venv/bin/python scripts/error_budget.py --phantom PH --translated /tmp/t_a2b --target dess [--json F]
@@ -42,24 +43,37 @@ def error_budget(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray, labe
         k = mask & (labels == lab)
         t, p = float(truth01[k].mean()), float(pred01[k].mean())
         rows.append({"tissue": names.get(int(lab), str(int(lab))), "n": int(k.sum()), "truth": t, "pred": p,
-                     "bias": p - t, "rms": float(np.sqrt(se[k].mean())), "share": float(se[k].sum()) / total})
+                     "bias": p - t, "rms": float(np.sqrt(se[k].mean())), "share": float(se[k].sum()) / total,
+                     "corr": _corr(pred01[k], truth01[k])})
     return rows
 
 
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two voxel sets (nan when either is constant or < 3 voxels)."""
+    if a.size < 3 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def pooled(per_subject: list[list[dict]]) -> list[dict]:
-    """Voxel-weighted pooling of several subjects' budgets (shares re-normalized to the pooled total)."""
+    """Voxel-weighted pooling of several subjects' budgets (shares re-normalized to the pooled total;
+    the within-tissue correlation is the voxel-weighted mean of the subjects' correlations)."""
     acc: dict[str, dict] = {}
     for rows in per_subject:
         for r in rows:
-            a = acc.setdefault(r["tissue"], {"n": 0, "truth": 0.0, "pred": 0.0, "sse": 0.0})
+            a = acc.setdefault(r["tissue"], {"n": 0, "truth": 0.0, "pred": 0.0, "sse": 0.0, "corr": 0.0, "n_corr": 0})
             a["n"] += r["n"]
             a["truth"] += r["truth"] * r["n"]
             a["pred"] += r["pred"] * r["n"]
             a["sse"] += r["rms"] ** 2 * r["n"]
+            if np.isfinite(r.get("corr", float("nan"))):
+                a["corr"] += r["corr"] * r["n"]
+                a["n_corr"] += r["n"]
     total = sum(a["sse"] for a in acc.values()) or 1.0
     return [{"tissue": k, "n": a["n"], "truth": a["truth"] / a["n"], "pred": a["pred"] / a["n"],
              "bias": (a["pred"] - a["truth"]) / a["n"], "rms": float(np.sqrt(a["sse"] / a["n"])),
-             "share": a["sse"] / total} for k, a in acc.items()]
+             "share": a["sse"] / total, "corr": a["corr"] / a["n_corr"] if a["n_corr"] else float("nan")}
+            for k, a in acc.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if not per_subject:
         raise SystemExit(f"no .nii.gz in {a.translated}")
     rows = sorted(pooled(per_subject), key=lambda r: -r["share"])
-    print(md_table(["tissue", "voxels", "truth mean", "model mean", "bias", "RMS error", "share of squared error"],
+    print(md_table(["tissue", "voxels", "truth mean", "model mean", "bias", "RMS error", "share of squared error",
+                    "corr. with truth inside the tissue"],
                    [(r["tissue"], r["n"], f"{r['truth']:.3f}", f"{r['pred']:.3f}", f"{r['bias']:+.3f}",
-                     f"{r['rms']:.3f}", f"{100 * r['share']:.1f} %") for r in rows]))
+                     f"{r['rms']:.3f}", f"{100 * r['share']:.1f} %", f"{r['corr']:+.2f}") for r in rows]))
     if a.json:
         a.json.write_text(json.dumps({"subjects": len(per_subject), "rows": rows}, indent=1))
     return 0

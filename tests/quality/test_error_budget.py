@@ -18,13 +18,26 @@ def test_budget_by_hand(error_budget):
     assert rows["fat"]["rms"] == pytest.approx(0.1)
     assert rows["fluid"]["bias"] == pytest.approx(-0.2) and rows["fluid"]["rms"] == pytest.approx(np.sqrt(0.08))
     assert rows["fat"]["share"] == pytest.approx(0.02 / 0.18) and rows["fluid"]["share"] == pytest.approx(0.16 / 0.18)
+    # fat's truth is constant: no correlation; build one with texture for the sign
+    assert np.isnan(rows["fat"]["corr"])
+
+
+def test_within_tissue_correlation_sees_an_inverted_texture(error_budget):
+    texture = np.array([[[0.9, 1.0, 1.1, 1.2, 0.8]]])
+    truth = 0.5 * texture
+    labels, mask = np.ones_like(truth, dtype=int), np.ones_like(truth, dtype=bool)
+    kept = error_budget.error_budget(0.2 * texture, truth, mask, labels, {1: "fat"})[0]
+    inverted = error_budget.error_budget(0.2 / texture, truth, mask, labels, {1: "fat"})[0]
+    assert kept["corr"] == pytest.approx(1.0) and inverted["corr"] < -0.95
 
 
 def test_pooling_weights_by_voxels(error_budget):
-    a = [{"tissue": "fat", "n": 1, "truth": 0.0, "pred": 1.0, "bias": 1.0, "rms": 1.0, "share": 1.0}]
-    b = [{"tissue": "fat", "n": 3, "truth": 1.0, "pred": 1.0, "bias": 0.0, "rms": 0.0, "share": 0.5},
-         {"tissue": "acl", "n": 1, "truth": 0.5, "pred": 0.5, "bias": 0.0, "rms": 1.0, "share": 0.5}]
+    a = [{"tissue": "fat", "n": 1, "truth": 0.0, "pred": 1.0, "bias": 1.0, "rms": 1.0, "share": 1.0, "corr": 1.0}]
+    b = [{"tissue": "fat", "n": 3, "truth": 1.0, "pred": 1.0, "bias": 0.0, "rms": 0.0, "share": 0.5, "corr": -1.0},
+         {"tissue": "acl", "n": 1, "truth": 0.5, "pred": 0.5, "bias": 0.0, "rms": 1.0, "share": 0.5,
+          "corr": float("nan")}]
     rows = {r["tissue"]: r for r in error_budget.pooled([a, b])}
     assert rows["fat"]["n"] == 4 and rows["fat"]["truth"] == pytest.approx(0.75)
     assert rows["fat"]["bias"] == pytest.approx(0.25) and rows["fat"]["rms"] == pytest.approx(0.5)
     assert rows["fat"]["share"] == pytest.approx(0.5) and rows["acl"]["share"] == pytest.approx(0.5)
+    assert rows["fat"]["corr"] == pytest.approx(-0.5) and np.isnan(rows["acl"]["corr"])
