@@ -74,8 +74,9 @@ class GeneratorConfig:
     histogram_base: bool = _f(False, help="output = tanh(atanh(training-histogram map of the input) + network): "
                               "the generator learns a correction of the monotone map (nets/quantile_map.py)")
     output: Literal["tanh", "log_ratio"] = _f(
-        "tanh", help="tanh: output = tanh(network); log_ratio: output = source x exp(network), the network "
-        "predicts the per-voxel log signal ratio, keeping the source's bias field and texture (nets/log_ratio.py)")
+        "tanh", help="tanh: output = tanh(network); log_ratio (experimental): output = source x exp(network), "
+        "the network predicts the per-voxel log signal ratio, keeping the source's bias field and texture "
+        "(nets/log_ratio.py); measured: helps paired training, unpaired CycleGAN training stays at the identity")
 
 
 @dataclass
