@@ -114,4 +114,4 @@ def test_prior_pulls_a_generator_toward_the_map():
         first = float(loss.detach()) if first is None else first
         loss.backward()
         m.opt_G.step()
-    assert float(loss) < 0.7 * first
+    assert float(loss.detach()) < 0.7 * first
