@@ -97,16 +97,22 @@ def save_figure(model: CycleGAN, test: TestPair, dirs: dict[str, tuple[str, str]
     slice_figure(panels, path)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--phantom", type=Path, required=True, help="phantom folder (cyclescan phantom)")
+def curve_arguments(description: str, steps: int, every: int, subjects: int, tag: str) -> argparse.ArgumentParser:
+    """The options every learning-curve script shares (phantom, config + overrides, steps, scoring, output)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--phantom", type=Path, required=True, help="phantom whose paired test subjects are scored")
     p.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--every", type=int, default=75)
-    p.add_argument("--subjects", type=int, default=2, help="test subjects scored")
-    p.add_argument("--tag", default="run")
-    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--every", type=int, default=every, help="score every this many steps")
+    p.add_argument("--subjects", type=int, default=subjects, help="test subjects scored")
+    p.add_argument("--tag", default=tag)
+    p.add_argument("--json", type=Path, default=None, help="write the curve here")
+    return p
+
+
+def main() -> None:
+    p = curve_arguments(__doc__.split("\n")[0], steps=300, every=75, subjects=2, tag="run")
     p.add_argument("--figure", type=Path, default=None)
     a = p.parse_args()
 

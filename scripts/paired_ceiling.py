@@ -21,7 +21,6 @@ architecture and budget cost even with supervision.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -40,7 +39,7 @@ from cyclescan.io import read_volume  # noqa: E402
 from cyclescan.metrics.paired import own_normalize  # noqa: E402
 from cyclescan.train.cyclegan import CycleGAN  # noqa: E402
 from cyclescan.train.trainer import seed_everything  # noqa: E402
-from learning_curve import load_tests, score  # noqa: E402
+from learning_curve import curve_arguments, load_tests, score  # noqa: E402
 
 
 def load_pairs(pairs: Path, contrasts: tuple[str, str]) -> list[dict[str, torch.Tensor]]:
@@ -91,18 +90,10 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--phantom", type=Path, required=True, help="phantom whose paired test subjects are scored")
+    p = curve_arguments(__doc__.split("\n")[0], steps=320, every=80, subjects=4, tag="paired")
     p.add_argument("--pairs", type=Path, required=True, help="second phantom whose test/ pairs train the model")
-    p.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
-    p.add_argument("--steps", type=int, default=320)
-    p.add_argument("--every", type=int, default=80)
-    p.add_argument("--subjects", type=int, default=4, help="test subjects scored")
     p.add_argument("--steps-per-epoch", type=int, default=32,
                    help="steps between LR-schedule epochs: the unpaired run's (demo: 8 volumes x 4 patches)")
-    p.add_argument("--tag", default="paired")
-    p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
 
     cfg = load_config(a.config, a.overrides)

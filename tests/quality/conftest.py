@@ -20,31 +20,18 @@ def _load(name: str):
     return mod
 
 
-@pytest.fixture(scope="session")
-def realdata():
-    return _load("realdata_mese")
+def _script_fixture(script: str):
+    """A session fixture that loads scripts/SCRIPT.py once."""
+    @pytest.fixture(scope="session")
+    def fixture():
+        return _load(script)
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def phantom_quality():
-    return _load("phantom_quality")
-
-
-@pytest.fixture(scope="session")
-def qlib():
-    return _load("quality_lib")
-
-
-@pytest.fixture(scope="session")
-def phantom_ceilings():
-    return _load("phantom_ceilings")
-
-
-@pytest.fixture(scope="session")
-def paired_ceiling():
-    return _load("paired_ceiling")
-
-
-@pytest.fixture(scope="session")
-def error_budget():
-    return _load("error_budget")
+# fixture name -> the script it loads
+realdata = _script_fixture("realdata_mese")
+phantom_quality = _script_fixture("phantom_quality")
+qlib = _script_fixture("quality_lib")
+phantom_ceilings = _script_fixture("phantom_ceilings")
+paired_ceiling = _script_fixture("paired_ceiling")
+error_budget = _script_fixture("error_budget")
