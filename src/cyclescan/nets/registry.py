@@ -98,10 +98,10 @@ def build_generator(
         init_pointwise_mlp(branch, generator=generator)
     if getattr(net, "base", None) is not None:
         # Start exactly at the histogram base: the body's last conv outputs zeros (its weights
-        # still get gradients, so the correction grows from there). Not for output=log_ratio:
-        # ratio 1 everywhere is the identity, where the cycle loss of two identity generators is
-        # exactly 0 with zero gradient; measured on the phantom, both generators then stayed at
-        # the identity (SSIM -0.13 after 160 steps).
+        # still get gradients, so the correction grows from there). Not for output=log_ratio,
+        # which keeps the random head: a zero head is exactly the identity, where two generators
+        # are cycle-consistent with zero cycle gradient (measured on the phantom, unpaired
+        # log-ratio generators end at the identity from either start; docs/results.md section 1).
         last = head if isinstance(head, nn.Conv3d) else net.model[-1]  # U-Net head / ResNet's last conv
         with torch.no_grad():
             last.weight.zero_()
