@@ -117,6 +117,11 @@ def main() -> None:
     a = p.parse_args()
 
     cfg = load_config(a.config, a.overrides)
+    if cfg.data.standardize:
+        # the test inputs here are only percentile-normalized (load_tests); a model trained on
+        # standardized inputs must be scored through `cyclescan evaluate`, which standardizes
+        raise SystemExit("data.standardize=true is not supported here: train with `cyclescan train` "
+                         "and score with `cyclescan evaluate` (phantom_quality.py)")
     seed_everything(cfg.train.seed, False)
     ph = a.phantom
     data = build_train_data(cfg, ph / cfg.domains.a / "train", ph / cfg.domains.b / "train", None, None,

@@ -97,8 +97,9 @@ def main() -> None:
     a = p.parse_args()
 
     cfg = load_config(a.config, a.overrides)
-    if cfg.generator.histogram_base:
-        raise SystemExit("generator.histogram_base needs unpaired training quantiles; not supported here")
+    if cfg.generator.histogram_base or cfg.data.standardize:
+        raise SystemExit("generator.histogram_base and data.standardize need unpaired training quantiles; "
+                         "not supported here")
     seed_everything(cfg.train.seed, False)
     contrasts = (cfg.domains.a, cfg.domains.b)
     pairs = load_pairs(a.pairs, contrasts)
