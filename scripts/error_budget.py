@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cyclescan.data.normalize import foreground_mask  # noqa: E402
 from cyclescan.io import read_volume  # noqa: E402
-from cyclescan.metrics.paired import own_normalize  # noqa: E402
+from cyclescan.metrics.paired import own_normalize, to_metric_space  # noqa: E402
 from quality_lib import md_table  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def pooled(per_subject: list[list[dict]]) -> list[dict]:
             a["truth"] += r["truth"] * r["n"]
             a["pred"] += r["pred"] * r["n"]
             a["sse"] += r["rms"] ** 2 * r["n"]
-            if np.isfinite(r.get("corr", float("nan"))):
+            if np.isfinite(r["corr"]):
                 a["corr"] += r["corr"] * r["n"]
                 a["n_corr"] += r["n"]
     total = sum(a["sse"] for a in acc.values()) or 1.0
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         clean = np.asarray(read_volume(a.phantom / "test" / "clean" / a.target / f.name).array, dtype=np.float32)
         mask = foreground_mask(clean).astype(bool)
         truth01 = (own_normalize(clean, mask=mask) + 1) / 2
-        pred01 = (own_normalize(read_volume(f).array) + 1) / 2
+        pred01 = to_metric_space(read_volume(f).array)
         labels = np.asarray(read_volume(a.phantom / "test" / "labels" / f.name).array).astype(np.int64)
         per_subject.append(error_budget(pred01, truth01, mask, labels, names))
     if not per_subject:

@@ -39,7 +39,7 @@ from cyclescan.io import read_volume  # noqa: E402
 from cyclescan.metrics.paired import own_normalize  # noqa: E402
 from cyclescan.train.cyclegan import CycleGAN  # noqa: E402
 from cyclescan.train.trainer import seed_everything  # noqa: E402
-from learning_curve import curve_arguments, load_tests, score  # noqa: E402
+from learning_curve import curve_arguments, directions, load_tests, score  # noqa: E402
 
 
 def load_pairs(pairs: Path, contrasts: tuple[str, str]) -> list[dict[str, torch.Tensor]]:
@@ -69,7 +69,7 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
     config's LR schedule stepped every ``per_epoch`` steps); score every ``every`` steps.
     Returns the curve: [{step, seconds, l1, a2b: {ssim, psnr}, b2a: {...}}, ...], step 0 first."""
     patch = model.patch_size
-    dirs = {"a2b": contrasts, "b2a": contrasts[::-1]}
+    dirs = directions(model.cfg)
     curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs)}]
     print(tag, curve[-1], flush=True)
     t0 = time.perf_counter()
