@@ -12,6 +12,11 @@ Reference rows that read the truth (oracles, not methods) bracketing the SSIM >=
 - ``voxel-wise oracle``: the same map fit on the scored subject itself.
 - ``tissue-mean oracle``: every voxel set to its tissue's mean truth value (perfect segmentation,
   no bias field or texture).
+- ``tissue-ratio oracle``: the source times its tissue's (geometric) mean ratio target/source of
+  the scored subject, i.e. perfect segmentation *and* the source's shared bias field and texture
+  kept: the ceiling of ``generator.output=log_ratio`` with a perfect per-tissue ratio. Scored on
+  the noisy source (what a model gets) and on the clean source (separates noise from partial
+  volume: a voxel that mixes two tissues has no single tissue ratio).
 
 Usage:  .venv/bin/python scripts/phantom_ceilings.py --phantom demo_out/phantom [--json OUT.json]
 """
@@ -48,15 +53,26 @@ def per_label_mean(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels.ravel(), values.ravel(), n) / np.maximum(np.bincount(labels.ravel(), None, n), 1)
 
 
+def tissue_ratio(src: np.ndarray, tgt: np.ndarray, labels: np.ndarray, eps: float = 1.0) -> np.ndarray:
+    """Per-label geometric mean of (tgt + eps) / (src + eps), index = label (1 for absent labels).
+
+    ``eps`` (one scanner unit) keeps air voxels (0 in both) finite; the mean is taken in log space
+    because a ratio's arithmetic mean is biased by the few dark voxels of a tissue.
+    """
+    return np.exp(per_label_mean(np.log((tgt + eps) / (src + eps)), labels))
+
+
 def ceilings(phantom: Path, src: str, tgt: str) -> dict[str, dict[str, float]]:
     names = sorted(p.name for p in (phantom / "test" / src).glob("*.nii.gz"))
     subj = []
     for n in names:
         clean_t = load(phantom, tgt, n, "clean")
         mask = foreground_mask(clean_t).astype(bool)
-        subj.append({"src": own_normalize(load(phantom, src, n, "noisy")),
+        src_noisy, src_clean = load(phantom, src, n, "noisy"), load(phantom, src, n, "clean")
+        labels = load(phantom, src, n, "labels").astype(np.int64)
+        subj.append({"src": own_normalize(src_noisy), "src_noisy": src_noisy, "src_clean": src_clean,
+                     "ratio": tissue_ratio(src_clean, clean_t, labels), "labels": labels,
                      "tgt_noisy": load(phantom, tgt, n, "noisy"), "mask": mask,
-                     "labels": load(phantom, src, n, "labels").astype(np.int64),
                      "truth": own_normalize(clean_t, mask=mask)})
     rows: dict[str, list] = {}
     for i, s in enumerate(subj):
@@ -68,6 +84,8 @@ def ceilings(phantom: Path, src: str, tgt: str) -> dict[str, dict[str, float]]:
         xs, ys = fit_paired_lookup(s["src"], s["truth"], m)
         preds["voxel-wise oracle"] = apply_lookup(s["src"], xs, ys)
         preds["tissue-mean oracle"] = per_label_mean(s["truth"], lab)[lab].astype(np.float32)
+        for kind in ("noisy", "clean"):
+            preds[f"tissue-ratio oracle ({kind} source)"] = own_normalize(s[f"src_{kind}"] * s["ratio"][lab])
         for k, p in preds.items():
             rows.setdefault(k, []).append(paired_scores((p + 1) / 2, truth01, m).to_dict())
     return {k: {m: float(np.mean([r[m] for r in v])) for m in ("psnr", "ssim", "mae", "ncc")} for k, v in rows.items()}
