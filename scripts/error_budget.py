@@ -26,10 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cyclescan.data.normalize import foreground_mask  # noqa: E402
 from cyclescan.io import read_volume  # noqa: E402
-from cyclescan.metrics.paired import own_normalize, to_metric_space  # noqa: E402
-from quality_lib import md_table  # noqa: E402
+from cyclescan.metrics.paired import to_metric_space  # noqa: E402
+from quality_lib import md_table, truth_in_metric_space  # noqa: E402
 
 
 def error_budget(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray, labels: np.ndarray,
@@ -86,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     names = {v: k for k, v in json.loads((a.phantom / "phantom.json").read_text())["labels"].items()}
     per_subject = []
     for f in sorted(a.translated.glob("*.nii.gz")):
-        clean = np.asarray(read_volume(a.phantom / "test" / "clean" / a.target / f.name).array, dtype=np.float32)
-        mask = foreground_mask(clean).astype(bool)
-        truth01 = (own_normalize(clean, mask=mask) + 1) / 2
+        truth01, mask = truth_in_metric_space(read_volume(a.phantom / "test" / "clean" / a.target / f.name).array)
         pred01 = to_metric_space(read_volume(f).array)
         labels = np.asarray(read_volume(a.phantom / "test" / "labels" / f.name).array).astype(np.int64)
         per_subject.append(error_budget(pred01, truth01, mask, labels, names))

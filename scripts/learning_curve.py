@@ -28,14 +28,13 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cyclescan.config import load_config  # noqa: E402
-from cyclescan.data.normalize import foreground_mask  # noqa: E402
 from cyclescan.io import read_volume  # noqa: E402
 from cyclescan.metrics.paired import own_normalize, paired_scores  # noqa: E402
 from cyclescan.train.cyclegan import CycleGAN  # noqa: E402
 from cyclescan.train.data_setup import build_train_data  # noqa: E402
 from cyclescan.train.distributed import DistContext  # noqa: E402
 from cyclescan.train.trainer import seed_everything  # noqa: E402
-from quality_lib import slice_figure  # noqa: E402
+from quality_lib import slice_figure, truth_in_metric_space  # noqa: E402
 
 @dataclass
 class TestPair:
@@ -61,9 +60,7 @@ def load_tests(phantom: Path, contrasts: tuple[str, str], n: int) -> list[TestPa
         inputs, truth01, mask = {}, {}, {}
         for k in contrasts:
             inputs[k] = torch.from_numpy(own_normalize(read_volume(phantom / "test" / k / f).array))[None, None]
-            clean = read_volume(phantom / "test" / "clean" / k / f).array
-            mask[k] = foreground_mask(clean).astype(bool)
-            truth01[k] = (own_normalize(clean, mask=mask[k]) + 1) / 2
+            truth01[k], mask[k] = truth_in_metric_space(read_volume(phantom / "test" / "clean" / k / f).array)
         tests.append(TestPair(inputs, truth01, mask))
     return tests
 

@@ -34,11 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cyclescan.data.normalize import foreground_mask  # noqa: E402
 from cyclescan.io import read_volume  # noqa: E402
 from cyclescan.metrics.baselines import apply_lookup, fit_paired_lookup  # noqa: E402
 from cyclescan.metrics.paired import own_normalize, paired_scores  # noqa: E402
-from quality_lib import md_table  # noqa: E402
+from quality_lib import md_table, truth_in_metric_space  # noqa: E402
 
 
 def load(phantom: Path, contrast: str, name: str, kind: str) -> np.ndarray:
@@ -67,16 +66,16 @@ def ceilings(phantom: Path, src: str, tgt: str) -> dict[str, dict[str, float]]:
     subj = []
     for n in names:
         clean_t = load(phantom, tgt, n, "clean")
-        mask = foreground_mask(clean_t).astype(bool)
+        truth01, mask = truth_in_metric_space(clean_t)
         src_noisy, src_clean = load(phantom, src, n, "noisy"), load(phantom, src, n, "clean")
         labels = load(phantom, src, n, "labels").astype(np.int64)
         subj.append({"src": own_normalize(src_noisy), "src_noisy": src_noisy, "src_clean": src_clean,
                      "ratio": tissue_ratio(src_clean, clean_t, labels), "labels": labels,
                      "tgt_noisy": load(phantom, tgt, n, "noisy"), "mask": mask,
-                     "truth": own_normalize(clean_t, mask=mask)})
+                     "truth01": truth01, "truth": truth01 * 2 - 1})  # [0, 1] scored, [-1, 1] model space
     rows: dict[str, list] = {}
     for i, s in enumerate(subj):
-        truth01, m, lab = (s["truth"] + 1) / 2, s["mask"], s["labels"]
+        truth01, m, lab = s["truth01"], s["mask"], s["labels"]
         preds = {"acquired target": own_normalize(s["tgt_noisy"])}
         others = [o for j, o in enumerate(subj) if j != i]
         xs, ys = fit_paired_lookup([o["src"] for o in others], [o["truth"] for o in others], [o["mask"] for o in others])

@@ -1,7 +1,8 @@
-"""Shared helpers of the issue-9 quality scripts (realdata_mese.py, phantom_quality.py).
+"""Shared helpers of the issue-9 quality scripts (realdata_mese.py, phantom_quality.py, ...).
 
 Plain functions, no CycleScan internals beyond the public io/metrics API: run a CLI command and
-echo it, read a metrics.json summary, format markdown tables, draw the slice figure.
+echo it, read a metrics.json summary, put a clean truth in metric space, format markdown tables,
+draw the slice figure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from cyclescan.data.normalize import foreground_mask  # noqa: E402
+from cyclescan.metrics.paired import own_normalize  # noqa: E402
+
 CYCLESCAN = [sys.executable, "-m", "cyclescan.cli.main"]
 
 
@@ -27,6 +33,15 @@ def run_cli(args: Sequence[str], log: list[str] | None = None) -> None:
     if log is not None:
         log.append(shown)
     subprocess.run(CYCLESCAN + [str(a) for a in args], check=True, cwd=REPO)
+
+
+def truth_in_metric_space(clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A noise-free truth volume as ``cyclescan evaluate`` scores against it: (its own-normalized
+    [0, 1] volume, its bool foreground mask), both (D, H, W); the normalization's percentiles are
+    taken inside that mask (docs/evaluation.md)."""
+    clean = np.asarray(clean, dtype=np.float32)
+    mask = foreground_mask(clean).astype(bool)
+    return (own_normalize(clean, mask=mask) + 1) / 2, mask
 
 
 def load_summary(path: Path) -> dict[str, Any]:
