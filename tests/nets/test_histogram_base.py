@@ -37,6 +37,7 @@ def test_table_travels_in_the_state_dict(arch):
     cfg = _cfg(arch)
     g = build_generator(cfg, PATCH, generator=torch.Generator().manual_seed(0))
     g.base.set_table(TABLE)
+    assert "base.table" in g.state_dict()  # the key checkpoints of every version carry
     with torch.no_grad():
         for p in g.parameters():  # a trained generator: the body is no longer zero at the output
             p.add_(0.01 * torch.randn_like(p))

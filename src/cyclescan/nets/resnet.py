@@ -24,10 +24,8 @@ from cyclescan.nets.blocks import (
     norm_layer,
 )
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.intensity import IntensityBranch, output_logits
-from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
-from cyclescan.nets.log_ratio import finish
+from cyclescan.nets.output_stage import OutputStage
 
 
 class ResBlock3d(nn.Module):
@@ -45,7 +43,7 @@ class ResBlock3d(nn.Module):
         return x + self.body(x)
 
 
-class ResNetGenerator3d(nn.Module):
+class ResNetGenerator3d(OutputStage, nn.Module):
     """(B, 1, D, H, W) in [-1, 1] -> (B, 1, D, H, W) in [-1, 1]; D, H, W divisible by ``divisor``."""
 
     def __init__(
@@ -66,10 +64,8 @@ class ResNetGenerator3d(nn.Module):
         output: str = "tanh",
     ) -> None:
         super().__init__()
-        self.air_gate = air_gate
-        self.output = output
-        self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
-        self.base = QuantileMap() if histogram_base else None
+        self.init_output_stage(in_channels=in_channels, out_channels=out_channels, air_gate=air_gate,
+                               intensity_hidden=intensity_hidden, histogram_base=histogram_base, output=output)
         self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
         layers: list[nn.Module] = [
             ConvNormAct(in_channels, ch[0], kernel=7, norm=norm, act="relu", padding_mode="replicate")
@@ -85,5 +81,4 @@ class ResNetGenerator3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in, D, H, W) -> (B, C_out, D, H, W) in [-1, 1]."""
         check_divisible(x, self.divisor, "ResNetGenerator3d")
-        y = finish(output_logits(self.model(x), x, self.intensity, self.base), x, self.output)
-        return y if self.air_gate is None else self.air_gate(x, y)
+        return self.output_stage(self.model(x), x)

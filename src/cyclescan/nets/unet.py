@@ -31,13 +31,11 @@ from torch import nn
 
 from cyclescan.nets.blocks import ConvNormAct, SafeConv3d, Upsample, check_divisible
 from cyclescan.nets.gate import AirGate
-from cyclescan.nets.intensity import IntensityBranch, output_logits
-from cyclescan.nets.quantile_map import QuantileMap
 from cyclescan.nets.levels import level_plan
-from cyclescan.nets.log_ratio import finish
+from cyclescan.nets.output_stage import OutputStage
 
 
-class UNet3d(nn.Module):
+class UNet3d(OutputStage, nn.Module):
     """3D U-Net: (B, 1, D, H, W) in [-1, 1] -> (B, 1, D, H, W) in [-1, 1] (tanh).
 
     D, H, W must be divisible by ``self.divisor`` (the product of the level strides).
@@ -60,10 +58,8 @@ class UNet3d(nn.Module):
         output: str = "tanh",
     ) -> None:
         super().__init__()
-        self.air_gate = air_gate
-        self.output = output
-        self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
-        self.base = QuantileMap() if histogram_base else None
+        self.init_output_stage(in_channels=in_channels, out_channels=out_channels, air_gate=air_gate,
+                               intensity_hidden=intensity_hidden, histogram_base=histogram_base, output=output)
         self.strides, self.divisor, ch = level_plan(patch_size, depth, min_depth, base_channels)
         self.stem = nn.Sequential(
             ConvNormAct(in_channels, ch[0], norm=norm),
@@ -99,5 +95,4 @@ class UNet3d(nn.Module):
         for lvl in reversed(range(len(self.up))):
             y = self.up[lvl](y)
             y = self.fuse[lvl](torch.cat([y, skips.pop()], dim=1))
-        y = finish(output_logits(self.head(y), x, self.intensity, self.base), x, self.output)
-        return y if self.air_gate is None else self.air_gate(x, y)
+        return self.output_stage(self.head(y), x)
