@@ -2,6 +2,12 @@
 
 The NIfTI voxel axes (i, j, k) are the Volume's (D, H, W) as stored: no reorientation happens here
 (see orientation.py), so ``write_nifti(read_nifti(p))`` reproduces the array and affine exactly.
+
+Header geometry beyond nibabel's affine (``meta["nifti"]``, written back when the volume keeps the
+affine it was read with): the sform/qform codes, the input's own qform (it may differ from the
+sform, and ITK-based viewers read it), a trailing singleton 4th dimension. Spatial units other
+than mm (``xyzt_units`` micron or meter, which nibabel ignores) are converted to mm on reading, so
+every spacing in CycleScan is in mm and the written file says mm.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from cyclescan.io.atomic import atomic_path
 from cyclescan.io.volume import Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+UNIT_TO_MM = {"meter": 1000.0, "mm": 1.0, "micron": 0.001}  # xyzt_units; "unknown" is read as mm
 
 
 def is_nifti_path(path: Path) -> bool:
@@ -58,6 +65,8 @@ def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
         array = np.asarray(data, dtype=np.float32)
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise InputError(f"{path}: truncated or corrupt image data ({_why(exc)})") from exc
+    to_mm = UNIT_TO_MM.get(img.header.get_xyzt_units()[0], 1.0)
+    affine = _scaled(img.affine, to_mm)
     meta = {
         "format": "nifti",
         "path": str(path),
@@ -65,8 +74,31 @@ def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
         "echo": echo,
         "n_echoes": n_vol,
         "description": _descrip(img),
+        "nifti": _geometry(img, affine, to_mm, echo is None and len(img.shape) > 3),
     }
-    return Volume(array, img.affine.astype(np.float64), meta)
+    return Volume(array, affine, meta)
+
+
+def _scaled(affine: np.ndarray, to_mm: float) -> np.ndarray:
+    """``affine`` with its spatial rows in mm (rotation/zooms and origin times ``to_mm``)."""
+    out = np.asarray(affine, dtype=np.float64).copy()
+    out[:3] *= to_mm
+    return out
+
+
+def _geometry(img: nib.Nifti1Image, affine: np.ndarray, to_mm: float, singleton_4d: bool) -> dict:
+    """What ``write_nifti`` restores: codes, the input's qform (mm), the affine they belong to."""
+    qform, q_code = img.get_qform(coded=True)
+    return {"sform_code": int(img.get_sform(coded=True)[1]), "qform_code": int(q_code),
+            "qform": _scaled(qform, to_mm).tolist() if qform is not None and q_code > 0 else None,
+            "affine": affine.tolist(), "singleton_4d": bool(singleton_4d)}
+
+
+def has_shear(affine: np.ndarray, tol: float = 1e-4) -> bool:
+    """True if the affine's voxel axes are not orthogonal (a NIfTI qform cannot represent it)."""
+    m = np.asarray(affine, dtype=np.float64)[:3, :3]
+    cols = m / np.maximum(np.linalg.norm(m, axis=0), 1e-12)
+    return not np.allclose(cols.T @ cols, np.eye(3), atol=tol)
 
 
 def _descrip(img: nib.Nifti1Image) -> str:
@@ -82,7 +114,12 @@ def _why(exc: BaseException) -> str:
 
 
 def write_nifti(vol: Volume, path: str | Path, dtype: str = "float32") -> None:
-    """Write ``vol`` as NIfTI with its affine (sform and qform, code 'scanner'), atomically.
+    """Write ``vol`` as NIfTI with its affine, atomically.
+
+    Geometry: if ``vol`` still has the affine it was read with (``meta["nifti"]``), the input's
+    sform/qform codes, its qform and a trailing singleton 4th dimension are restored; otherwise
+    (DICOM, phantom, resampled) sform = qform = the affine with code 'scanner' (qform code 0 for a
+    sheared affine, which a qform cannot hold). Units: mm.
 
     Args:
         vol: the volume; its array (D, H, W) is stored with axis 0 = NIfTI i.
@@ -107,16 +144,32 @@ def write_nifti(vol: Volume, path: str | Path, dtype: str = "float32") -> None:
         # else: nibabel picks scl_slope/scl_inter so the float data fit ``target``.
     else:
         array = array.astype(target)
+    geo = vol.meta.get("nifti") or {}
+    same_grid = geo.get("affine") is not None and np.allclose(np.asarray(geo["affine"]), vol.affine, atol=1e-6)
+    if same_grid and geo.get("singleton_4d"):
+        array = array[..., None]
     img = nib.Nifti1Image(array, vol.affine)
     img.set_data_dtype(target)
-    img.set_sform(vol.affine, code=1)
-    try:
-        img.set_qform(vol.affine, code=1)
-    except Exception:  # noqa: BLE001 - sheared affines have no qform; the sform keeps them
-        img.set_qform(None, code=0)
+    _set_geometry(img, vol.affine, geo if same_grid else {})
     img.header.set_xyzt_units("mm", "sec")
     desc = str(vol.meta.get("description", ""))[:79]
     if desc:
         img.header["descrip"] = desc.encode("ascii", "replace")
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
+
+
+def _set_geometry(img: nib.Nifti1Image, affine: np.ndarray, geo: dict) -> None:
+    """sform/qform of ``img``: the input's (``geo`` from ``_geometry``) or the default (see write_nifti)."""
+    s_code, q_code = int(geo.get("sform_code", 1)), int(geo.get("qform_code", 1))
+    qform = np.asarray(geo["qform"]) if geo.get("qform") is not None else affine
+    if s_code == 0 and q_code == 0:
+        # the input had no spatial code: nibabel read it as the pixdim-only base affine; keep both 0
+        img.set_sform(affine, code=0)
+        img.set_qform(affine, code=0)
+        return
+    img.set_sform(affine, code=s_code)
+    if q_code > 0 and not has_shear(qform):
+        img.set_qform(qform, code=q_code)
+    else:  # nibabel would store a sheared affine's nearest rigid approximation: leave it out
+        img.set_qform(None, code=0)
