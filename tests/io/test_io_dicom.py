@@ -146,3 +146,17 @@ def test_mese_dicom_rewrite_keeps_geometry(mese, tmp_path):
     np.testing.assert_array_equal(back.array, mese[7].array)
     ds = pydicom.dcmread(next(out.iterdir()))
     assert ds.StudyInstanceUID == mese[7].meta["dicom"]["StudyInstanceUID"] and float(ds.SliceThickness) == 3.0
+
+
+def test_derived_series_keeps_identity_but_not_the_source_sequence_parameters(tmp_path):
+    header = {"PatientID": "P1", "PatientName": "Doe^J", "EchoTime": "6.312", "RepetitionTime": "2000",
+              "ScanningSequence": "SE", "SequenceVariant": "SK", "MRAcquisitionType": "2D", "Manufacturer": "X"}
+    aff = np.diag([4.0, 0.625, 0.625, 1.0])
+    aff[0, 0] = 3.9999984734  # slice step with the float noise of measured positions
+    src = Volume(np.ones((3, 8, 8), np.float32), aff, {"dicom": header})
+    out = write_dicom_series(src.with_array(src.array * 2), tmp_path / "out", src, "CycleScan dess")
+    ds = pydicom.dcmread(sorted(out.iterdir())[0])
+    assert ds.PatientID == "P1" and str(ds.PatientName) == "Doe^J" and ds.Manufacturer == "X"
+    assert "EchoTime" not in ds and "RepetitionTime" not in ds
+    assert ds.ScanningSequence == "RM" and ds.SequenceVariant == "NONE"  # research mode: not acquired
+    assert float(ds.SpacingBetweenSlices) == 4.0

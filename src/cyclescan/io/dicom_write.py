@@ -27,12 +27,14 @@ from cyclescan.errors import InputError
 from cyclescan.io.dicom import LPS_TO_RAS
 from cyclescan.io.volume import Volume
 
-# Identity/acquisition fields copied verbatim from the source header when present.
+# Patient/study identity and scanner context copied verbatim from the source header when present.
+# The source's sequence parameters (EchoTime, RepetitionTime, ScanningSequence, ...) are *not*
+# copied: they describe the acquired source contrast, not the translated one, and a reader that
+# sorts or labels series by TE would take the translation for another echo of the source.
 _COPY = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "PatientPosition",
     "StudyInstanceUID", "StudyID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
     "ReferringPhysicianName", "FrameOfReferenceUID", "Manufacturer", "MagneticFieldStrength", "BodyPartExamined",
-    "ScanningSequence", "SequenceVariant", "ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime",
 )
 
 
@@ -102,7 +104,7 @@ def write_dicom_series(vol: Volume, out_dir: str | Path, source: Volume | None =
         vol: the volume to store; its affine gives every slice's position/orientation.
         out_dir: folder to create (replaced atomically if it exists).
         source: the volume it was derived from (patient/study identity, FrameOfReferenceUID,
-            acquisition fields); ``vol.meta["dicom"]`` is used when None.
+            scanner context; not its sequence parameters); ``vol.meta["dicom"]`` is used when None.
         description: SeriesDescription (max 64 characters), e.g. "CycleScan dess from <series> (<model>)".
     """
     out_dir = Path(out_dir)
@@ -140,7 +142,7 @@ def write_dicom_series(vol: Volume, out_dir: str | Path, source: Volume | None =
     common.ImageOrientationPatient = [_ds(float(v)) for v in (*row_cos, *col_cos)]
     common.PixelSpacing = [_ds(v) for v in pixel_spacing]
     common.SliceThickness = _ds(float(header.get("SliceThickness", step) or step))
-    common.SpacingBetweenSlices = _ds(step)
+    common.SpacingBetweenSlices = _ds(round(step, 5))  # positions carry float noise (3.9999985 for 4)
     common.Rows, common.Columns = int(array.shape[1]), int(array.shape[2])
     common.SamplesPerPixel = 1
     common.PhotometricInterpretation = "MONOCHROME2"
