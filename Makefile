@@ -5,6 +5,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
+# Where pip's default index serves a CUDA build of torch, name a CPU wheel index, e.g.
+# `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu` (this project's CI machine serves
+# the CPU wheel from its default index, so it is empty by default).
+TORCH_INDEX ?=
 # Fast suite in parallel-free mode; slow tests live behind `make test-slow`.
 PYTEST := $(PY) -m pytest
 
@@ -16,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# CPU wheel of torch, pinned; an unpinned torch would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)

@@ -41,8 +41,9 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch, capsys):
     # What the tour promises exists.
     assert (tmp_path / "runs/tour/checkpoints/last.pt").is_file()
     assert len(list((tmp_path / "runs/tour/dess_from_ciss").glob("*.nii.gz"))) == 2
-    assert (tmp_path / "runs/tour/eval_a2b/metrics.json").is_file()
-    assert (tmp_path / "runs/tour/report/index.html").is_file()
+    assert (tmp_path / "runs/tour/eval/metrics_a2b.json").is_file()
+    html = (tmp_path / "runs/tour/report/index.html").read_text()
+    assert "Evaluation on the paired test set" in html and "histmatch" in html  # the tour's evaluation is in it
 
 
 def test_inline_command_templates_parse():

@@ -313,7 +313,8 @@ def _validate_section(obj: Any, name: str) -> None:
 
 
 def describe() -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every setting: used by docs and ``--help``."""
+    """(dotted key, default, help) for every setting: the key table of docs/training.md
+    (``python -m cyclescan.config`` prints it; tests/test_docs_config.py keeps the two equal)."""
     rows = []
     cfg = Config()
     for section in dataclasses.fields(cfg):
@@ -321,3 +322,32 @@ def describe() -> list[tuple[str, Any, str]]:
         for f in dataclasses.fields(sub):
             rows.append((f"{section.name}.{f.name}", getattr(sub, f.name), f.metadata.get("help", "")))
     return rows
+
+
+def choices() -> dict[str, tuple[Any, ...]]:
+    """Dotted key -> allowed values, for every ``Literal``-typed setting."""
+    out = {}
+    for section in dataclasses.fields(Config):
+        hints = typing.get_type_hints(typing.get_type_hints(Config)[section.name])
+        for name, hint in hints.items():
+            parts = (hint,) if typing.get_origin(hint) is typing.Literal else typing.get_args(hint)  # Optional[...]
+            lits = [a for a in parts if typing.get_origin(a) is typing.Literal]
+            if lits:
+                out[f"{section.name}.{name}"] = tuple(v for lit in lits for v in typing.get_args(lit))
+    return out
+
+
+def markdown_table() -> str:
+    """The ``describe()`` rows (+ allowed values) as the markdown table docs/training.md carries."""
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|")
+    allowed = choices()
+    lines = ["| key | default | what |", "| --- | --- | --- |"]
+    for k, d, h in describe():
+        extra = f" (one of: {', '.join(f'`{v}`' for v in allowed[k])})" if k in allowed else ""
+        lines.append(f"| `{k}` | `{cell(d)}` | {cell(h)}{extra} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -54,10 +54,21 @@ def test_cli_on_a_run_without_evaluation_or_samples(fake_run: Path, capsys):
     shutil.rmtree(fake_run / "samples")
     assert find_metrics(fake_run) == []
     assert main(["report", str(fake_run), "--out", str(fake_run / "r2")]) == 0
-    assert capsys.readouterr().out.strip().endswith("index.html")
+    cap = capsys.readouterr()
+    assert cap.out.strip().endswith("index.html")
+    assert "no evaluation in the report" in cap.err
     page = (fake_run / "r2" / "index.html").read_text()
     assert "Evaluation on the paired test set" not in page
     assert "No samples" in page
+
+
+def test_cli_names_a_metrics_file_the_report_does_not_read(fake_run: Path, capsys):
+    (fake_run / "eval_a2b").mkdir()
+    shutil.copy(fake_run / "eval" / "metrics_a2b.json", fake_run / "eval_a2b" / "metrics.json")
+    assert main(["report", str(fake_run), "--out", str(fake_run / "r3")]) == 0
+    err = capsys.readouterr().err
+    assert f"{fake_run / 'eval_a2b' / 'metrics.json'} is not in the report" in err
+    assert "no evaluation in the report" not in err  # RUN/eval/ still holds two
 
 
 def test_report_errors(tmp_path: Path, capsys):
