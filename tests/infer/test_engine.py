@@ -117,6 +117,19 @@ def test_outputs_inside_input_folder_are_not_translated_again(tmp_path, nifti_di
     assert [j.source for j in engine.plan_jobs([nifti_dir], nifti_dir / "translated")] == [j.source for j in jobs]
 
 
+def test_an_input_folder_inside_out_is_still_an_input(tmp_path, nifti_dir, monkeypatch):
+    # --out . data: the inputs lie under --out but were asked for: translate them
+    monkeypatch.chdir(nifti_dir.parent)
+    jobs = engine.plan_jobs([nifti_dir.name], ".")
+    assert sorted(j.source.name for j in jobs) == ["knee0.nii.gz", "knee1.nii.gz"]
+    # --out DIR DIR/file: the explicit file would be overwritten: refused, never silently skipped
+    with pytest.raises(InputError, match="overwrite the input"):
+        engine.plan_jobs([nifti_dir / "knee0.nii.gz"], nifti_dir)
+    # --out DIR DIR: everything under --out is taken for earlier outputs: nothing left is an error
+    with pytest.raises(InputError, match="inside --out"):
+        engine.plan_jobs([nifti_dir], nifti_dir)
+
+
 def test_dicom_output_is_a_new_series_with_the_input_geometry(tmp_path, nifti_dir, tiny_ckpt, fast_generator):
     from cyclescan.io import read_volume
 
@@ -175,3 +188,17 @@ def test_real_mese_dicom_with_the_real_generator(tmp_path, tiny_ckpt, mese_dir):
     assert _translate(*common) == 0
     assert _translate(*common, "--format", "dicom") == 0
     _check_mese_outputs(src, out)
+
+
+def test_nan_weights_end_in_one_line_and_no_output(tmp_path, nifti_dir, tiny_ckpt, capsys):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    for k, v in ckpt["nets"]["G_ab"].items():
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+    bad = tmp_path / "nan.pt"
+    torch.save(ckpt, bad)
+    out = tmp_path / "out"
+    assert _translate(nifti_dir / "knee0.nii.gz", "--checkpoint", bad, "--direction", "a2b", "--out", out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NaN/Inf" in err[0] and "weights" in err[0]
+    assert not out.exists() or list(out.iterdir()) == []

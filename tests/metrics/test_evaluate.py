@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -88,3 +89,53 @@ def test_no_pairs_is_a_user_error(paired_set, tiny_checkpoint, tmp_path, capsys)
     assert rc == 2
     err = capsys.readouterr().err
     assert "no paired volumes" in err and "Traceback" not in err
+
+
+def _eval_args(paired_set, ckpt, out, **extra):
+    args = ["evaluate", "--checkpoint", str(ckpt), "--direction", "a2b", "--quiet", "--device", "cpu",
+            "--source", str(paired_set["source"]), "--target", str(paired_set["target"]), "--out", str(out)]
+    for k, v in extra.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    return args
+
+
+def test_unpaired_volumes_are_named_in_a_warning(paired_set, tiny_checkpoint, tmp_path, capsys):
+    assert main(_eval_args(paired_set, tiny_checkpoint, tmp_path / "m.json")) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 volume(s)" in err and "unpaired_9999" in err
+
+
+def test_out_that_is_a_folder_is_refused_before_anything_is_written(paired_set, tiny_checkpoint, tmp_path, capsys):
+    (tmp_path / "evd").mkdir()
+    assert main(_eval_args(paired_set, tiny_checkpoint, tmp_path / "evd")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evd"] and not any((tmp_path / "evd").iterdir())
+
+
+def test_intensity_volumes_given_as_labels_are_refused(paired_set, tiny_checkpoint, tmp_path, capsys):
+    # non-integer intensities
+    assert main(_eval_args(paired_set, tiny_checkpoint, tmp_path / "a.json", labels=paired_set["target"])) == 2
+    assert "not a label map (non-integer" in capsys.readouterr().err
+    # integer intensities: values the label map does not know
+    ints = tmp_path / "ints"
+    ints.mkdir()
+    for f in sorted(paired_set["labels"].glob("*.nii.gz")):
+        img = nib.load(str(paired_set["target"] / f.name))
+        nib.save(nib.Nifti1Image(np.rint(np.asarray(img.dataobj)).astype(np.int16), img.affine), str(ints / f.name))
+    assert main(_eval_args(paired_set, tiny_checkpoint, tmp_path / "b.json", labels=ints)) == 2
+    assert "are not in the label map" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_a_constant_truth_is_named(paired_set, tiny_checkpoint, tmp_path, capsys):
+    zeros = tmp_path / "zeros"
+    zeros.mkdir()
+    for f in sorted(paired_set["target"].glob("*.nii.gz")):
+        img = nib.load(str(f))
+        nib.save(nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine), str(zeros / f.name))
+    args = _eval_args(paired_set, tiny_checkpoint, tmp_path / "z.json")
+    args[args.index("--target") + 1] = str(zeros)
+    assert main(args) == 2
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("warning:")]
+    assert len(err) == 1 and "zeros/subject_0000.nii.gz" in err[0] and "constant" in err[0]

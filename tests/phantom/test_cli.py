@@ -21,3 +21,25 @@ def test_cli_phantom_end_to_end(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not empty" in err[0]
     assert main(argv + ["--overwrite", "--no-preview"]) == 0
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_phantom(tmp_path, capsys):
+    user = tmp_path / "mine"
+    (user / "ciss").mkdir(parents=True)
+    (user / "ciss" / "notes.txt").write_text("mine")
+    argv = ["phantom", str(user), "--shape", "8", "24", "24", "--train-subjects", "1", "--val-subjects", "0",
+            "--test-subjects", "0", "--quiet", "--no-preview", "--overwrite"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no phantom.json" in err[0]
+    assert (user / "ciss" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in user.iterdir()) == ["ciss"]
+
+
+def test_bad_seed_is_refused_before_any_folder_is_made(tmp_path, capsys):
+    for seed in ("-1", str(2**64)):
+        out = tmp_path / f"s{seed}"
+        argv = ["phantom", str(out), "--shape", "8", "24", "24", "--seed", seed, "--quiet", "--no-preview"]
+        assert main(argv) == 2
+        assert "--seed" in capsys.readouterr().err
+        assert not out.exists()

@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclescan.metrics.evaluate import EvalInputs, evaluate, save_examples
+    from cyclescan.metrics.evaluate import EvalInputs, evaluate, save_examples, unpaired_names
     from cyclescan.metrics.results import format_table, write_metrics
     from cyclescan.metrics.tissue import load_label_map
 
@@ -53,12 +53,30 @@ def run(args: argparse.Namespace) -> int:
         save_translated=opt(args.save_translated), device=args.device, precision=args.precision,
         source_echo=args.source_echo, target_echo=args.target_echo,
     )
+    out = Path(args.out)
+    check_out_file(out)  # before minutes of evaluation, not after
+    only_src, only_tgt = unpaired_names(inputs.source, inputs.target)
+    for folder, names in ((inputs.source, only_src), (inputs.target, only_tgt)):
+        if names:  # not an error (a target folder may hold more), but never silent
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            print(f"warning: {len(names)} volume(s) in {folder} have no partner of the same name and are "
+                  f"left out: {shown}", file=sys.stderr)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     result = evaluate(inputs, progress=log)
-    out = Path(args.out)
     save_examples(result, out)
     json_path, csv_path = write_metrics(result, out)
     print(format_table(result))
     if not args.quiet:
         print(f"wrote {json_path} and {csv_path}")
     return 0
+
+
+def check_out_file(out: Path) -> None:
+    """--out must name a file (its .csv and _examples.npz go beside it) in a creatable folder."""
+    from cyclescan.errors import InputError
+
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give a file name such as {out / 'metrics_a2b.json'}")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder")

@@ -67,10 +67,16 @@ def plan_jobs(inputs: Sequence[str | Path], out_dir: str | Path, fmt: OutputForm
     out_abs = out_dir.resolve()
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}
+    skipped = 0
     for arg in inputs:
+        arg_abs = Path(arg).resolve()
+        # --out inside a searched input folder: volumes under --out are earlier outputs, not inputs.
+        # (An input folder inside --out, or a file named explicitly, is always an input.)
+        out_in_arg = arg_abs.is_dir() and (arg_abs == out_abs or arg_abs in out_abs.parents)
         for src in _discover(Path(arg)):
-            if out_abs in src.resolve().parents:
-                continue  # an earlier run's output inside a searched input folder
+            if out_in_arg and out_abs in src.resolve().parents:
+                skipped += 1
+                continue
             base = _stem(src) + (f"_echo{echo}" if echo is not None else "")
             out = out_dir / (base + ".nii.gz" if fmt == "nifti" else base)
             if out.resolve() == src.resolve():
@@ -81,6 +87,9 @@ def plan_jobs(inputs: Sequence[str | Path], out_dir: str | Path, fmt: OutputForm
                 )
             seen[out] = src
             jobs.append(Job(src, echo, out))
+    if not jobs and skipped:
+        raise InputError(f"{out_dir}: every input volume lies inside --out (taken for earlier outputs); "
+                         "choose an --out folder outside the inputs")
     return jobs
 
 

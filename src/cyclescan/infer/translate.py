@@ -89,7 +89,8 @@ def translate_volume(
         copy) and metadata plus ``translated=True``.
 
     Raises:
-        InputError (naming the volume) for NaN/Inf voxels or a constant image.
+        InputError (naming the volume) for NaN/Inf voxels or a constant image; CheckpointError
+        when the generator turns a finite input into NaN/Inf (broken weights).
     """
     from cyclescan.data.prepare import prepare_volume
 
@@ -109,6 +110,12 @@ def translate_volume(
         batch_size=cfg.infer.batch_size, precision=cfg.infer.precision, device=dev,
         on_windows=None if progress is None else progress.update,
     )
+    bad = int(np.count_nonzero(~np.isfinite(y)))
+    if bad:  # the input was checked finite: the generator made them (NaN weights, overflow)
+        from cyclescan.errors import CheckpointError
+
+        raise CheckpointError(f"{vol.name}: the generator produced {bad} NaN/Inf voxel(s) from a finite "
+                              "input; the checkpoint's weights are broken (NaN/Inf) or overflow; nothing written")
     out = prep.to_source(y, target_stats)
     out.meta = {**vol.meta, "translated": True}
     return out

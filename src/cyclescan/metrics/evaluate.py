@@ -81,6 +81,32 @@ def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
     return [(k, src[k], tgt[k]) for k in keys]
 
 
+def unpaired_names(source: Path, target: Path) -> tuple[list[str], list[str]]:
+    """Volume names only in ``source`` and only in ``target`` (left out of a paired evaluation)."""
+    from cyclescan.io import list_volumes
+
+    src = {volume_key(p) for p in list_volumes(source)}
+    tgt = {volume_key(p) for p in list_volumes(target)}
+    return sorted(src - tgt), sorted(tgt - src)
+
+
+def as_labels(array: np.ndarray, path: Path, label_map: Optional[dict[str, int]]) -> np.ndarray:
+    """A label volume's ``array`` as int32; InputError naming ``path`` when it is not a label map
+    (e.g. an intensity volume given as --labels): non-integer values, or values outside the map."""
+    from cyclescan.metrics.tissue import default_label_map
+
+    a = np.asarray(array)
+    labels = np.rint(a).astype(np.int32)
+    if not np.allclose(a, labels):
+        raise InputError(f"{path}: not a label map (non-integer values); --labels needs integer tissue labels")
+    known = set((label_map or default_label_map()).values()) | {0}
+    extra = sorted(set(np.unique(labels).tolist()) - known)
+    if extra:
+        raise InputError(f"{path}: not a label map for these labels: values {extra[:5]}{' ...' if len(extra) > 5 else ''} "
+                         "are not in the label map (--label-map JSON names -> values)")
+    return labels
+
+
 def find_by_key(folder: Path, key: str, what: str) -> Path:
     """The volume named ``key`` in ``folder`` (InputError naming ``what`` if absent)."""
     from cyclescan.io import list_volumes
@@ -134,9 +160,10 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
                                               echo=inputs.target_echo)
         labels = None
         if inputs.labels:
-            label_vol = read_volume(find_by_key(inputs.labels, key, "label"))
+            label_path = find_by_key(inputs.labels, key, "label")
+            label_vol = read_volume(label_path)
             _check_aligned(src, label_vol, src_path, "label")
-            labels = np.rint(label_vol.array).astype(np.int32)
+            labels = as_labels(label_vol.array, label_path, inputs.label_map)
         for name, vol in truth_vols.items():
             _check_aligned(src, vol, src_path, name)
 
@@ -153,8 +180,11 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         truth01: dict[str, np.ndarray] = {}
         for truth in truths:
             t_arr = truth_vols[truth].array
-            t_fg = _fg_raw(t_arr)
-            t_norm = _own_norm(t_arr, cfg.data, t_fg)
+            try:
+                t_fg = _fg_raw(t_arr)
+                t_norm = _own_norm(t_arr, cfg.data, t_fg)
+            except InputError as exc:  # e.g. a constant (all-zero) truth: name the file
+                raise InputError(f"{truth_vols[truth].name}: {exc}") from exc
             t01 = truth01[truth] = (t_norm + 1.0) * 0.5
             mask = _foreground(t_fg)
             scores[truth] = {}

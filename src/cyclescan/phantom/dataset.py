@@ -69,6 +69,8 @@ class PhantomConfig:
             raise InputError(f"phantom: --snr {self.snr}: must be > 0")
         if self.bias_strength < 0:
             raise InputError("phantom: bias strength must be >= 0")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"phantom: --seed {self.seed}: must be an integer in 0 .. 2^63-1")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ def _prepare(out: Path, overwrite: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise InputError(f"{out}: folder is not empty; choose a new folder or pass --overwrite")
+        if not (out / "phantom.json").is_file():
+            raise InputError(f"{out}: --overwrite replaces a previous phantom, but this folder has no "
+                             "phantom.json (not a phantom); choose a new or empty folder")
         # Remove only what a previous phantom run wrote (never other user files).
         for sub in ("ciss", "dess", "test"):
             if (out / sub).is_dir():
