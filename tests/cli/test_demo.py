@@ -51,3 +51,17 @@ def test_demo_end_to_end_tiny(tmp_path: Path, capsys):
     assert "ciss → dess" in page and "dess → ciss" in page
     # A second call reuses the phantom and the finished run (resume), and only re-evaluates.
     assert main(argv) == 0
+
+
+def test_bad_counts_and_a_file_as_out_are_refused_before_anything_is_built(tmp_path: Path, capsys):
+    from cyclescan.cli.main import main
+
+    out = tmp_path / "dm"
+    for opt in ("--train-subjects", "--test-subjects"):
+        assert main(["demo", "--out", str(out), opt, "0", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and opt in err[0]
+        assert not out.exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err

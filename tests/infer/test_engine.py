@@ -202,3 +202,11 @@ def test_nan_weights_end_in_one_line_and_no_output(tmp_path, nifti_dir, tiny_ckp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NaN/Inf" in err[0] and "weights" in err[0]
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_out_that_is_a_file_says_so(tmp_path, nifti_dir, tiny_ckpt, capsys, fast_generator):
+    (tmp_path / "afile").write_text("x")
+    assert _translate(nifti_dir / "knee0.nii.gz", "--checkpoint", tiny_ckpt, "--direction", "a2b",
+                      "--out", tmp_path / "afile") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile: exists and is not a folder" in err[0]

@@ -96,6 +96,16 @@ def test_cli_quick_writes_json(tmp_path):
     assert cases["whole_fp32"]["windows_total"] == 1
 
 
+def test_cli_refuses_a_folder_out_and_a_bad_budget_before_measuring(tmp_path, capsys):
+    from cyclescan.cli.main import main
+
+    assert main(["benchmark", "--quick", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["benchmark", "--quick", "--budget-s", "-1", "--out", str(tmp_path / "b.json")]) == 2
+    assert "--budget-s" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_full_options_are_not_quick_and_json_able():
     """Regression: the ``quick`` classmethod shadowed the field default, so full() had quick=<method>."""
     import dataclasses

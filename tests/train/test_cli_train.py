@@ -42,6 +42,17 @@ def test_user_errors_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, needle
     assert not (tmp_path / "R").exists()
 
 
+def test_out_file_and_non_phantom_folder_are_refused_before_loading(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "notph").mkdir()
+    assert main(["train", "--a", str(tmp_path), "--b", str(tmp_path / "notph"), "--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a run folder" in err[0]
+    assert main(["train", "--phantom", str(tmp_path / "notph"), "--out", str(tmp_path / "R")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a phantom folder" in err[0] and "--a" not in err[0]
+
+
 def test_one_step_run_and_resume(tmp_path, tiny_dataset, capsys):
     out = tmp_path / "RUN"
     argv = ["train", "--a", str(tiny_dataset["a_train"]), "--b", str(tiny_dataset["b_train"]), "--out", str(out),

@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + option_overrides(args, {"seed": "train.seed", "epochs": "train.epochs"})
     cfg = load_config(find_config(args.config), overrides)
     a, b = cfg.domains.a, cfg.domains.b
+    for opt, v in (("--train-subjects", args.train_subjects), ("--test-subjects", args.test_subjects)):
+        if v is not None and v < 1:  # checked before a phantom is half built
+            raise InputError(f"demo: {opt} {v}: the demo trains and evaluates, so it needs at least 1")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is a file, not a folder")
 
     if (phantom / "phantom.json").is_file():
         say(f"1/4 phantom: reusing {phantom}")

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CYCLESCAN_DEBUG"):
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cyclescan {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        why = {FileExistsError: "exists and is not a folder (a folder is needed here)",
+               NotADirectoryError: "a part of this path is a file, not a folder"}.get(type(exc), exc.strerror or exc)
+        print(f"cyclescan {args.command}: error: {where}{why}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"cyclescan {args.command}: interrupted", file=sys.stderr)

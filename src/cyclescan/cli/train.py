@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from cyclescan.cli.common import add_config_args, add_device_arg, add_subcommand, option_overrides
@@ -51,8 +53,23 @@ def resolve_dirs(args: argparse.Namespace, domains: tuple[str, str]) -> tuple[Pa
         raise InputError("give both --val-a and --val-b, or neither")
     for name, d in (("--a", a), ("--b", b), ("--val-a", va), ("--val-b", vb)):
         if d is not None and not Path(d).exists():
+            if args.phantom and name in ("--a", "--b"):
+                raise InputError(f"{args.phantom}: not a phantom folder for domains {domains[0]}/{domains[1]} "
+                                 f"(no {d}); make one with `cyclescan phantom` or set domains.a/b")
             raise InputError(f"{d}: {name} not found")
+    if Path(a).resolve() == Path(b).resolve():
+        print(f"warning: --a and --b are the same folder ({a}): both domains hold the same volumes, "
+              "so there is no contrast to learn", file=sys.stderr)
     return Path(a), Path(b), (Path(va) if va else None), (Path(vb) if vb else None)
+
+
+def check_out(out: Path) -> None:
+    """RUN must be creatable and writable: checked before data loading and model building."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is a file, not a run folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: cannot write into {parent} (permission denied)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg = load_config(args.config, overrides)
     a, b, va, vb = resolve_dirs(args, (cfg.domains.a, cfg.domains.b))
+    check_out(Path(args.out))
     best = train(cfg, a, b, args.out, val_a=va, val_b=vb, resume=args.resume, progress=False if args.quiet else None)
     print(f"best checkpoint: {best}")
     return 0

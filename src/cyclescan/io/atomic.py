@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from cyclescan.errors import InputError
 from cyclescan.faults import fault_point
 
 
@@ -23,9 +24,14 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     the format from the extension still work.
     """
     dest = Path(dest)
+    if dest.is_dir():  # say so now, naming dest (the rename would fail later, naming the temp file)
+        raise InputError(f"{dest}: is a folder; give a file name")
     if suffix is None:
         suffix = "".join(dest.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".part{suffix}", dir=dest.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".part{suffix}", dir=dest.parent)
+    except PermissionError as exc:
+        raise InputError(f"{dest}: cannot write into {dest.parent} (permission denied)") from exc
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions, like open()
