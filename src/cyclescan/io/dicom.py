@@ -20,6 +20,7 @@ spacing), column 2 (W) = row cosines * PixelSpacing[1], translation = first slic
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class _Slice:
     size: tuple[int, int]  # (rows, cols)
     instance: int | None
     description: str
+    series_number: str = ""
 
 
 def _num(value: Any) -> float | None:
@@ -103,14 +105,23 @@ def _scan(dicom_dir: Path) -> list[_Slice]:
             size=(int(ds.Rows), int(ds.Columns)),
             instance=int(ds.InstanceNumber) if ds.get("InstanceNumber") not in (None, "") else None,
             description=str(ds.get("SeriesDescription", "")),
+            series_number=str(ds.get("SeriesNumber", "") or ""),
         ))
     if not slices:
         raise InputError(f"{dicom_dir}: no DICOM images found in this folder")
     uids = sorted({s.series_uid for s in slices})
     if len(uids) > 1:
-        descs = sorted({s.description or "?" for s in slices})
-        raise InputError(f"{dicom_dir}: mixed series: {len(uids)} SeriesInstanceUIDs ({'; '.join(descs)[:120]}) "
-                         "in one folder; put each series in its own folder")
+        by_uid: dict[str, list[_Slice]] = defaultdict(list)
+        for s in slices:  # files in name order: each series is shown by its first file
+            by_uid[s.series_uid].append(s)
+        parts = []
+        for group in sorted(by_uid.values(), key=lambda g: g[0].path.name)[:4]:
+            label = " ".join(x for x in (f"series {group[0].series_number}" if group[0].series_number else "",
+                                         f"'{group[0].description[:40]}'" if group[0].description else "") if x)
+            parts.append(f"{label + ': ' if label else ''}{len(group)} file(s) from {group[0].path.name}")
+        more = "; ..." if len(by_uid) > 4 else ""
+        raise InputError(f"{dicom_dir}: mixed series: {len(uids)} SeriesInstanceUIDs in one folder "
+                         f"({'; '.join(parts)}{more}); put each series in its own folder")
     return slices
 
 
@@ -177,6 +188,18 @@ def _sort_and_check(dicom_dir: Path, group: list[_Slice]) -> tuple[list[_Slice],
     return order, aff
 
 
+def _decode_why(exc: Exception) -> str:
+    """A decoder error as a short, complete clause (pydicom's messages run long)."""
+    text = str(exc).splitlines()[0].strip() if str(exc).strip() else ""
+    short = re.search(r"pixel data is less than expected \((\d+) vs (\d+) bytes\)", text)
+    if short:
+        return f"only {short.group(1)} of {short.group(2)} bytes of pixel data; the file is truncated or corrupt"
+    text = text.split(" - ")[0].rstrip(" .,;:")  # pydicom appends guesses after " - "
+    if len(text) > 120:
+        text = text[:117].rsplit(" ", 1)[0] + " ..."
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
 def _plain(value: Any) -> Any:
     """pydicom value -> JSON-friendly Python value."""
     if isinstance(value, pydicom.multival.MultiValue) or isinstance(value, (list, tuple)):
@@ -225,8 +248,7 @@ def _read_group(dicom_dir: Path, group: list[_Slice], echo_idx: int, n_echoes: i
             ds = pydicom.dcmread(s.path)
             pixels = ds.pixel_array
         except Exception as exc:  # noqa: BLE001 - decoder errors come in many classes
-            raise InputError(f"{s.path}: cannot decode the pixel data ({exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0][:100] if str(exc) else ''})") from exc
+            raise InputError(f"{s.path}: cannot decode the pixel data ({_decode_why(exc)})") from exc
         if pixels.shape != (rows, cols):
             raise InputError(f"{s.path}: pixel data shape {pixels.shape} is not Rows x Columns ({rows}, {cols})")
         array[k] = apply_rescale(pixels, ds)

@@ -50,8 +50,14 @@ def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
     # Drop trailing singleton dimensions beyond the third (e.g. (X, Y, Z, 1)).
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
-    if len(shape) < 3 or 1 in shape[:3] or 0 in shape[:3]:
-        raise InputError(f"{path}: image is 2D (shape {tuple(img.shape)}); a 3D volume is needed")
+    if len(shape) < 3:
+        raise InputError(f"{path}: image is {len(shape)}D (shape {tuple(img.shape)}); a 3D volume is needed")
+    if 1 in shape[:3] or 0 in shape[:3]:
+        n_axes = sum(n > 1 for n in shape[:3])
+        what = ("it holds no voxels" if 0 in shape[:3] else "it is a single voxel" if n_axes == 0
+                else f"it is a {n_axes}D image")
+        raise InputError(f"{path}: image has a dimension of size {min(shape[:3])} (shape {tuple(img.shape)}): "
+                         f"{what}; a 3D volume with at least 2 voxels per axis is needed")
     if len(shape) > 4:
         raise InputError(f"{path}: {len(shape)}D image (shape {tuple(img.shape)}); only 3D or 4D (echoes) are supported")
     n_vol = shape[3] if len(shape) == 4 else 1

@@ -90,12 +90,18 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
     Raises InputError when RUN is not a folder or holds nothing to report.
     """
     run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise InputError(f"{run}: is a file, not a run folder (run folder not found)")
     if not run.is_dir():
         raise InputError(f"{run}: run folder not found")
     out = Path(out_dir) if out_dir is not None else run / "report"
     rows = read_history(run)
     metrics_paths = find_metrics(run)
     if not rows and not metrics_paths:
+        hist = run / "history.csv"
+        if hist.is_file():
+            why = "is empty" if hist.stat().st_size == 0 else "holds no epoch rows (truncated or unreadable)"
+            raise InputError(f"{hist}: history.csv {why} and there is no metrics.json: nothing to report")
         raise InputError(f"{run}: nothing to report (no history.csv and no metrics.json)")
     loaded = {path: load_metrics(path) for path in metrics_paths}  # every input checked before any write
     out.mkdir(parents=True, exist_ok=True)

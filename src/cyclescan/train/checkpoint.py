@@ -13,8 +13,12 @@ Inference imports only this module from ``train/`` (never the trainer).
 
 from __future__ import annotations
 
+import io
 import pickle
+import pickletools
 import random
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ NET_NAMES = ("G_ab", "G_ba", "D_a", "D_b")
 # are pooled at which level) is derived from it.
 ARCH_SECTIONS = ("generator", "discriminator")
 ARCH_KEYS = (("data", "patch_size"),)
+_SNIFF_BYTES = 1 << 16  # bytes read to tell a checkpoint from another kind of file
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -59,10 +64,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     pickle code execution, is not a CycleScan checkpoint, or has an unsupported format version.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
-    if path.stat().st_size == 0:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except PermissionError as exc:
+        raise CheckpointError(f"{path}: permission denied") from exc
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc.__class__.__name__})") from exc
+    if not head:
         raise CheckpointError(f"{path}: checkpoint file is empty")
+    is_zip = head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path)  # torch.save writes a zip archive
+    if not is_zip and not _looks_like_pickle(head):  # nor a legacy (pre-1.6) torch.save pickle
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -70,7 +87,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path}: refused, the checkpoint requires pickle code execution (unsafe or not made by CycleScan)"
         ) from exc
+    except PermissionError as exc:
+        raise CheckpointError(f"{path}: permission denied") from exc
     except Exception as exc:  # noqa: BLE001 - any other failure of the loader means a damaged file
+        if is_zip and _zip_without_data_pkl(path):
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint file (a zip archive without data.pkl)") from exc
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc.__class__.__name__})") from exc
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path}: not a CycleScan checkpoint (no format_version)")
@@ -82,10 +103,33 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
     nets = ckpt["nets"]
-    if not isinstance(nets, dict) or not all(n in nets for n in ("G_ab", "G_ba")):
+    if not isinstance(nets, dict) or not any(n in nets for n in ("G_ab", "G_ba")):
         raise CheckpointError(f"{path}: checkpoint has no generator weights")
+    # A checkpoint may hold one generator only; build_generator_from_checkpoint names a missing one.
     ckpt["_path"] = str(path)
     return ckpt
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    """True when ``head`` (the file's first bytes) parses as a pickle opcode stream (nothing is executed)."""
+    if head[:1] == b"\x80":  # PROTO opcode: pickle protocol >= 2 (legacy torch.save writes protocol 2)
+        return True
+    try:
+        for _ in pickletools.genops(io.BytesIO(head)):
+            pass
+    except Exception as exc:  # noqa: BLE001 - unknown opcode, bad argument: not a pickle
+        # Running out of bytes is only fine when ``head`` is a sample of a longer file.
+        return len(head) == _SNIFF_BYTES and ("exhausted" in str(exc) or "not enough data" in str(exc))
+    return True
+
+
+def _zip_without_data_pkl(path: Path) -> bool:
+    """A readable zip archive that holds no ``data.pkl`` (so not something torch.save wrote)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return not any(n.endswith("data.pkl") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> Config:
@@ -133,8 +177,22 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], what: 
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError) as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"incompatible weights for {what}: {first}") from exc
+        raise CheckpointError(f"incompatible weights for {what}: {_state_dict_error(exc)}") from exc
+
+
+def _state_dict_error(exc: Exception) -> str:
+    """torch's multi-line load_state_dict error as one line: its first concrete problem (shortened)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return exc.__class__.__name__
+    details = lines[1:] if lines[0].endswith(":") and len(lines) > 1 else lines
+    detail = re.sub(r"copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+                    r"the shape in current model is torch\.Size\((\[.*?\])\)\.?",
+                    r"shape \1 in the checkpoint vs \2 in the model", details[0])
+    if len(detail) > 200:
+        detail = detail[:197].rsplit(" ", 1)[0] + " ..."
+    more = len(details) - 1
+    return detail + (f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else "")
 
 
 def build_generator_from_checkpoint(ckpt: dict[str, Any], direction: str) -> torch.nn.Module:
@@ -149,6 +207,9 @@ def build_generator_from_checkpoint(ckpt: dict[str, Any], direction: str) -> tor
         raise CheckpointError(f"unknown direction {direction!r} (expected a2b or b2a)")
     cfg = checkpoint_config(ckpt)
     name = "G_ab" if direction == "a2b" else "G_ba"
+    if name not in ckpt["nets"]:
+        raise CheckpointError(f"{ckpt.get('_path', 'checkpoint')}: checkpoint has no weights for {name} "
+                              f"(direction {direction})")
     net = build_generator(cfg, cfg.data.patch_size)
     load_weights(net, ckpt["nets"][name], f"{name} from {ckpt.get('_path', 'checkpoint')}")
     return net.eval()
