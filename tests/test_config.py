@@ -40,3 +40,14 @@ def test_unknown_yaml_key(tmp_path):
     p.write_text("train:\n  epochz: 3\n")
     with pytest.raises(ConfigError, match="train.epochz"):
         load_config(p)
+
+
+def test_seed_beyond_64_bits_is_a_config_error_not_an_overflow():
+    import pytest
+
+    from cyclescan.config import load_config
+    from cyclescan.errors import ConfigError
+
+    assert load_config(None, [f"train.seed={2**63 - 1}"]).train.seed == 2**63 - 1
+    with pytest.raises(ConfigError, match="train.seed"):
+        load_config(None, ["train.seed=99999999999999999999"])

@@ -115,7 +115,7 @@ class TrainConfig:
     pool_size: int = _f(50, 0, None, "image pool for D updates (0 disables)")
     precision: Literal["auto", "fp32", "bf16"] = _f("auto", help="autocast precision; auto = bf16 only where bf16 convs are fast (AVX512-BF16/AMX, CUDA), else fp32. bf16 keeps depth<=2 convs in fp32")
     deterministic: bool = _f(False, help="deterministic algorithms (bitwise resume)")
-    seed: int = _f(0, 0, None, "random seed")
+    seed: int = _f(0, 0, 2**63 - 1, "random seed")
     val_every: int = _f(1, 1, None, "validate every N epochs")
     checkpoint_every: int = _f(10, 1, None, "keep epoch_NNNN.pt every N epochs")
     sample_every: int = _f(1, 1, None, "write samples every N epochs")

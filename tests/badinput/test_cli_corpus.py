@@ -62,7 +62,7 @@ CONFIG_ERRORS = {
 }
 REPORT_ERRORS = {
     "missing": "run folder not found",
-    "not_an_image": "run folder not found",
+    "not_an_image": "is a file, not a run folder",
     "run_empty": "nothing to report",
     "run_bad_history": "history.csv",
     "run_bad_metrics": "metrics",

@@ -91,7 +91,7 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
     """
     run = Path(run)
     if run.exists() and not run.is_dir():
-        raise InputError(f"{run}: is a file, not a run folder (run folder not found)")
+        raise InputError(f"{run}: is a file, not a run folder")
     if not run.is_dir():
         raise InputError(f"{run}: run folder not found")
     out = Path(out_dir) if out_dir is not None else run / "report"
