@@ -135,3 +135,27 @@ def test_early_stopping(tmp_path, dataset, monkeypatch):
     assert [int(r["best"]) for r in rows] == [1, 1, 0, 0]
     assert ck.load_checkpoint(out / "checkpoints" / "best.pt")["epoch"] == 2
     assert "early stop" in (out / "train.log").read_text()
+
+
+def test_samples_without_validation_do_not_change_training(dataset, finished_run, tmp_path):
+    # validation only at the last epoch, samples every epoch: epochs 1 and 2 take the samples-only pass
+    out = tmp_path / "RUN"
+    train(tiny_cfg("train.val_every=3", "train.sample_every=1"), dataset["a_train"], dataset["b_train"], out,
+          val_a=dataset["a_val"], val_b=dataset["b_val"], progress=False)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [f"epoch_{e:04d}.png" for e in (1, 2, 3)]
+    # the same weights as the run that validated every epoch (validation and samples are RNG-free)
+    a = ck.load_checkpoint(out / "checkpoints" / "last.pt")["nets"]
+    b = ck.load_checkpoint(finished_run[0] / "checkpoints" / "last.pt")["nets"]
+    for net in ("G_ab", "G_ba", "D_a", "D_b"):
+        for k in a[net]:
+            torch.testing.assert_close(a[net][k], b[net][k], rtol=0, atol=0, msg=f"{net}.{k}")
+
+
+def test_sample_rows_are_named_by_the_orientation():
+    from cyclescan.train.samples import plane_names
+
+    assert plane_names("RIP") == ("sagittal", "axial", "coronal")  # the default: D slices are sagittal
+    assert plane_names("LPS") == ("sagittal", "coronal", "axial")
+    assert plane_names("SAR") == ("axial", "coronal", "sagittal")
+    with pytest.raises(ValueError):
+        plane_names("RRX")

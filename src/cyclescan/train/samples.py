@@ -1,9 +1,11 @@
 """Sample figures of fixed validation volumes: input, translation, cycle reconstruction.
 
 One figure per epoch (``RUN/samples/epoch_NNNN.png`` and TensorBoard): for each direction (a2b,
-b2a) three rows, the mid-slices in the three planes (axial = mid D, coronal = mid H, sagittal =
-mid W), and three columns: input, translation, cycle reconstruction. Volumes are (D, H, W) arrays
-in model space [-1, 1], shown on a fixed [-1, 1] grey scale so epochs are comparable.
+b2a) three rows, the mid-slices across D, H and W, and three columns: input, translation, cycle
+reconstruction. Rows are named by anatomical plane from the canonical orientation
+(``data.orientation``; the default RIP makes the D slices sagittal, H axial, W coronal). Volumes
+are (D, H, W) arrays in model space [-1, 1], shown on a fixed [-1, 1] grey scale so epochs are
+comparable.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ import numpy as np  # noqa: E402
 
 from cyclescan.io.atomic import atomic_path  # noqa: E402
 
-PLANES = ("axial", "coronal", "sagittal")
+# The plane a slice shows is the one perpendicular to the axis it is taken across.
+_PLANE_ACROSS = {"R": "sagittal", "L": "sagittal", "A": "coronal", "P": "coronal", "S": "axial", "I": "axial"}
+
+
+def plane_names(orientation: str = "RIP") -> tuple[str, str, str]:
+    """Anatomical plane of the mid-slices across D, H, W for axis codes ``orientation``
+    (e.g. 'RIP' -> ('sagittal', 'axial', 'coronal'); 'LPS' -> ('sagittal', 'coronal', 'axial'))."""
+    codes = orientation.upper()
+    if len(codes) != 3 or any(c not in _PLANE_ACROSS for c in codes):
+        raise ValueError(f"orientation {orientation!r}: need three axis codes from R/L, A/P, S/I")
+    return tuple(_PLANE_ACROSS[c] for c in codes)  # type: ignore[return-value]
 
 
 @dataclass
@@ -75,8 +87,9 @@ def sample_mosaic(triplets: list[SampleTriplet], spacing: tuple[float, float, fl
     return out
 
 
-def sample_figure(triplets: list[SampleTriplet], title: str = "", spacing: tuple[float, float, float] | None = None):
-    """A matplotlib Figure of :func:`sample_mosaic` with row and column labels."""
+def sample_figure(triplets: list[SampleTriplet], title: str = "", spacing: tuple[float, float, float] | None = None,
+                  orientation: str = "RIP"):
+    """A matplotlib Figure of :func:`sample_mosaic` with row (plane, from ``orientation``) and column labels."""
     centers: list = []
     mosaic = sample_mosaic(triplets, spacing, centers=centers)
     h, w = mosaic.shape
@@ -87,7 +100,7 @@ def sample_figure(triplets: list[SampleTriplet], title: str = "", spacing: tuple
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
     ax.set_xticks(centers[1], ["input", "translation", "cycle reconstruction"], fontsize=8)
     ax.xaxis.tick_top()
-    labels = [f"{t.direction}\n{plane}" for t in triplets for plane in PLANES]
+    labels = [f"{t.direction}\n{plane}" for t in triplets for plane in plane_names(orientation)]
     ax.set_yticks(centers[0], labels, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9, y=0.995)
@@ -101,9 +114,9 @@ def figure_to_rgb(fig) -> np.ndarray:
 
 
 def write_samples(path: str | Path, triplets: list[SampleTriplet], title: str = "",
-                  spacing: tuple[float, float, float] | None = None) -> np.ndarray:
+                  spacing: tuple[float, float, float] | None = None, orientation: str = "RIP") -> np.ndarray:
     """Write the sample PNG atomically to ``path``; return the image as (H, W, 3) uint8."""
-    fig = sample_figure(triplets, title=title, spacing=spacing)
+    fig = sample_figure(triplets, title=title, spacing=spacing, orientation=orientation)
     try:
         rgb = figure_to_rgb(fig)
         with atomic_path(path, suffix=".png") as tmp:

@@ -30,7 +30,7 @@ from cyclescan.train.data_setup import TrainData, build_train_data
 from cyclescan.train.history import History
 from cyclescan.train.rundir import RunLog, RunPaths, StopFlag, check_run_dir, create_layout
 from cyclescan.train.samples import write_samples
-from cyclescan.train.validation import resolve_selection, selection_score, validate
+from cyclescan.train.validation import resolve_selection, sample_triplets, selection_score, validate
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -236,12 +236,16 @@ class Trainer:
                 row.update(val.scalars)
                 score = selection_score(val.scalars, self.selection)
                 if epoch % cfg.train.sample_every == 0 and val.triplets:
-                    rgb = write_samples(self.paths.sample_png(epoch), val.triplets, title=f"epoch {epoch}")
-                    self.tb.add_image("samples", rgb, epoch, dataformats="HWC")
+                    self._write_samples(epoch, val.triplets)
             elif not self.data.has_val:
                 score = float(self._epoch_train.get("G_total", math.nan))
             else:
                 score = math.nan
+                if epoch % cfg.train.sample_every == 0:  # samples need no full validation
+                    self._write_samples(epoch, sample_triplets(
+                        self.model, self.data.val_a, self.data.val_b, window=cfg.data.patch_size,
+                        divisor=self.data.divisor, device=ctx.device, precision=cfg.train.precision,
+                        names=(cfg.domains.a, cfg.domains.b)))
             row["selection_score"] = score
             if not math.isnan(score):
                 if score < self.best["value"]:
@@ -277,6 +281,15 @@ class Trainer:
         return dist_mod.any_rank(ctx, stop)
 
     # ----------------------------------------------------------------------------------------
+    def _write_samples(self, epoch: int, triplets: list) -> None:
+        """RUN/samples/epoch_NNNN.png (+ TensorBoard), planes named by ``data.orientation``."""
+        if not triplets:
+            return
+        rgb = write_samples(self.paths.sample_png(epoch), triplets, title=f"epoch {epoch}",
+                            spacing=self.data.val_a[0].spacing if self.data.val_a else None,
+                            orientation=self.cfg.data.orientation)
+        self.tb.add_image("samples", rgb, epoch, dataformats="HWC")
+
     def _state(self, epoch: int, partial: dict | None = None) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(), "epoch": epoch, "step": self.step,

@@ -11,9 +11,10 @@ Selection score (lower is better, see ``selection_score``): ``ssim`` -> ``-mean 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ class ValVolume:
 
     name: str
     array: np.ndarray
+    spacing: tuple[float, float, float] | None = None  # mm along (D, H, W), for sample figures
 
 
 @dataclass
@@ -95,45 +97,70 @@ def validate(model, vols_a: Sequence[ValVolume], vols_b: Sequence[ValVolume], *,
     ``patch_losses`` (optional) returns the mean of every loss term over the deterministic val
     patches; its keys get a ``val_`` prefix. Networks are put in eval mode and restored after.
     """
+    res = ValResult()
+    with _eval_mode(model), torch.no_grad():
+        if patch_losses is not None:
+            res.scalars.update({f"val_{k}": float(v) for k, v in patch_losses().items()})
+        paired = paired_names(vols_a, vols_b)
+        by_name_b = {v.name: v for v in vols_b}
+        by_name_a = {v.name: v for v in vols_a}
+        for src_vols, tgt_vols, d, back, s_dom, t_dom, by_name in (
+            (vols_a, vols_b, "a2b", "b2a", "a", "b", by_name_b),
+            (vols_b, vols_a, "b2a", "a2b", "b", "a", by_name_a),
+        ):
+            fwd = _fn(model, d)
+            bwd = _fn(model, back)
+            q_hists, cyc, ssims = [], [], []
+            for i, v in enumerate(src_vols):
+                fault_point("validation")  # crash-safety tests
+                fake = translate_volume(fwd, v.array, window, divisor, device, precision)
+                rec = translate_volume(bwd, fake, window, divisor, device, precision)
+                q_hists.append(normalized_histogram(fake))
+                cyc.append(float(np.mean(np.abs(rec - v.array))))
+                if paired:
+                    ssims.append(paired_ssim(fake, by_name[v.name].array))
+                if i == 0:
+                    res.triplets.append(SampleTriplet(_label(names, s_dom, t_dom), v.array, fake, rec))
+            p_hist = np.mean([normalized_histogram(t.array) for t in tgt_vols], axis=0)
+            res.scalars[f"val_kl_{d}"] = kl_from_histograms(p_hist, np.mean(q_hists, axis=0))
+            res.scalars[f"val_cycle_l1_{s_dom}"] = float(np.mean(cyc))
+            if ssims:
+                res.scalars[f"val_ssim_{d}"] = float(np.mean(ssims))
+    return res
+
+
+def sample_triplets(model, vols_a: Sequence[ValVolume], vols_b: Sequence[ValVolume], *, window: Sequence[int],
+                    divisor: int | Sequence[int], device: str, precision: str,
+                    names: tuple[str, str] = ("a", "b")) -> list[SampleTriplet]:
+    """Only the sample triplets of :func:`validate` (first volume of each domain, both
+    directions), for epochs that write samples without validating. Deterministic and RNG-free
+    (eval mode, no dropout), so it does not change the training that follows."""
+    out = []
+    with _eval_mode(model), torch.no_grad():
+        for vols, d, back, s_dom, t_dom in ((vols_a, "a2b", "b2a", "a", "b"), (vols_b, "b2a", "a2b", "b", "a")):
+            if vols:
+                fake = translate_volume(_fn(model, d), vols[0].array, window, divisor, device, precision)
+                rec = translate_volume(_fn(model, back), fake, window, divisor, device, precision)
+                out.append(SampleTriplet(_label(names, s_dom, t_dom), vols[0].array, fake, rec))
+    return out
+
+
+def _label(names: tuple[str, str], s_dom: str, t_dom: str) -> str:
+    return f"{names[0 if s_dom == 'a' else 1]} -> {names[0 if t_dom == 'a' else 1]}"
+
+
+@contextlib.contextmanager
+def _eval_mode(model) -> Iterator[None]:
+    """Every network of ``model`` in eval mode inside the block, its own mode restored after."""
     nets = model.networks()
     modes = {k: n.training for k, n in nets.items()}
     for n in nets.values():
         n.eval()
-    res = ValResult()
     try:
-        with torch.no_grad():
-            if patch_losses is not None:
-                res.scalars.update({f"val_{k}": float(v) for k, v in patch_losses().items()})
-            paired = paired_names(vols_a, vols_b)
-            by_name_b = {v.name: v for v in vols_b}
-            by_name_a = {v.name: v for v in vols_a}
-            for src_vols, tgt_vols, d, back, s_dom, t_dom, by_name in (
-                (vols_a, vols_b, "a2b", "b2a", "a", "b", by_name_b),
-                (vols_b, vols_a, "b2a", "a2b", "b", "a", by_name_a),
-            ):
-                fwd = _fn(model, d)
-                bwd = _fn(model, back)
-                q_hists, cyc, ssims = [], [], []
-                for i, v in enumerate(src_vols):
-                    fault_point("validation")  # crash-safety tests
-                    fake = translate_volume(fwd, v.array, window, divisor, device, precision)
-                    rec = translate_volume(bwd, fake, window, divisor, device, precision)
-                    q_hists.append(normalized_histogram(fake))
-                    cyc.append(float(np.mean(np.abs(rec - v.array))))
-                    if paired:
-                        ssims.append(paired_ssim(fake, by_name[v.name].array))
-                    if i == 0:
-                        label = f"{names[0 if s_dom == 'a' else 1]} -> {names[0 if t_dom == 'a' else 1]}"
-                        res.triplets.append(SampleTriplet(label, v.array, fake, rec))
-                p_hist = np.mean([normalized_histogram(t.array) for t in tgt_vols], axis=0)
-                res.scalars[f"val_kl_{d}"] = kl_from_histograms(p_hist, np.mean(q_hists, axis=0))
-                res.scalars[f"val_cycle_l1_{s_dom}"] = float(np.mean(cyc))
-                if ssims:
-                    res.scalars[f"val_ssim_{d}"] = float(np.mean(ssims))
+        yield
     finally:
         for k, n in nets.items():
             n.train(modes[k])
-    return res
 
 
 def _fn(model, direction: str) -> Callable[[torch.Tensor], torch.Tensor]:
