@@ -159,3 +159,22 @@ def test_sample_rows_are_named_by_the_orientation():
     assert plane_names("SAR") == ("axial", "coronal", "sagittal")
     with pytest.raises(ValueError):
         plane_names("RRX")
+
+
+def test_sample_panels_follow_the_anatomy_not_the_array_order():
+    import numpy as np
+
+    from cyclescan.train.samples import display_slice
+
+    rng = np.random.default_rng(0)
+    rip = rng.random((5, 7, 9))  # odd sizes: the mid-slice is the same voxel plane after a flip
+    # the same anatomy stored as LPS: axes (R->L, A->P, I->S)
+    lps = np.transpose(rip[::-1], (0, 2, 1))[:, :, ::-1]
+    for across_rip, across_lps in ((0, 0), (1, 2), (2, 1)):  # sagittal, axial, coronal
+        np.testing.assert_array_equal(display_slice(rip, across_rip, "RIP"), display_slice(lps, across_lps, "LPS"))
+    # RIP sagittal as stored: superior (H index 0) on top, anterior (W index 0) on the left
+    np.testing.assert_array_equal(display_slice(rip, 0, "RIP"), rip[2])
+    # axial: anterior on top, the patient's right (high D index in RIP) on the left
+    np.testing.assert_array_equal(display_slice(rip, 1, "RIP"), rip[:, 3, :].T[:, ::-1])
+    # thick slices (4 mm D vs 1 mm in-plane) are stretched to scale in the through-plane views
+    assert display_slice(rip, 2, "RIP", (4.0, 1.0, 1.0)).shape == (7, 20)

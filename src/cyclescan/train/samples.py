@@ -44,33 +44,51 @@ class SampleTriplet:
     reconstructed: np.ndarray
 
 
-def mid_slices(vol: np.ndarray) -> list[np.ndarray]:
-    """Mid-slices of a (D, H, W) volume: [vol[D//2] (H, W), vol[:, H//2] (D, W), vol[:, :, W//2] (D, H)]."""
-    d, h, w = vol.shape
-    return [vol[d // 2], vol[:, h // 2, :], vol[:, :, w // 2]]
+# Display convention (radiological): superior, else anterior, at the top; the patient's right on
+# the image's left, anterior on the left of a sagittal view. Row axis priority: S/I, then A/P.
 
 
-def _panel(img: np.ndarray, repeat: int) -> np.ndarray:
-    """(rows, cols) slice -> uint8 grey on the fixed [-1, 1] window, rows repeated for thick slices."""
-    u8 = np.clip((img + 1.0) * 127.5, 0, 255).astype(np.uint8)
-    return np.repeat(u8, repeat, axis=0) if repeat > 1 else u8
+def display_slice(vol: np.ndarray, across: int, orientation: str = "RIP",
+                  spacing: tuple[float, float, float] | None = None) -> np.ndarray:
+    """Mid-slice of ``vol`` (D, H, W) across axis ``across`` (0, 1, 2), turned and flipped to the
+    radiological display convention for axis codes ``orientation``, each display axis repeated so
+    a voxel covers its physical size (thick slices are not squashed). Returns a 2D float array."""
+    codes = orientation.upper()
+    img = np.take(vol, vol.shape[across] // 2, axis=across)
+    axes = [a for a in range(3) if a != across]  # img's (row, col) axes of vol
+    if codes[axes[1]] in "SI" or (codes[axes[1]] in "AP" and codes[axes[0]] in "RL"):
+        img, axes = img.T, axes[::-1]  # the S/I (else A/P) axis runs down the rows
+    # an axis code names where the index *increases* towards, so index 0 lies at the opposite side
+    if codes[axes[0]] in "SA":
+        img = img[::-1]  # top: superior (index 0 of an I axis) or anterior (of a P axis)
+    if codes[axes[1]] in "RA":
+        img = img[:, ::-1]  # left: the patient's right (index 0 of an L axis) or anterior (of a P axis)
+    sp = spacing or (1.0, 1.0, 1.0)
+    fine = min(sp[axes[0]], sp[axes[1]])
+    for dim, ax in enumerate(axes):
+        rep = max(1, round(sp[ax] / fine))
+        if rep > 1:
+            img = np.repeat(img, rep, axis=dim)
+    return img
+
+
+def _panel(img: np.ndarray) -> np.ndarray:
+    """(rows, cols) slice -> uint8 grey on the fixed [-1, 1] window."""
+    return np.clip((img + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 def sample_mosaic(triplets: list[SampleTriplet], spacing: tuple[float, float, float] | None = None,
-                  gap: int = 2, centers: list | None = None) -> np.ndarray:
+                  gap: int = 2, centers: list | None = None, orientation: str = "RIP") -> np.ndarray:
     """(H, W) uint8 mosaic: rows = direction x plane, columns = input, translation, reconstruction.
 
     Composed in NumPy rather than with one matplotlib Axes per panel (18 Axes take seconds to lay
-    out per epoch on this CPU). Through-plane views repeat rows by round(slice / in-plane spacing).
+    out per epoch on this CPU). Panels follow :func:`display_slice` (radiological, to scale).
     """
-    sd, sh, sw = spacing or (1.0, 1.0, 1.0)
-    rep = [1, max(1, round(sd / sw)), max(1, round(sd / sh))]
     rows = []
     for trip in triplets:
         vols = [np.asarray(v, dtype=np.float32) for v in (trip.source, trip.translated, trip.reconstructed)]
         for p in range(3):
-            panels = [_panel(mid_slices(v)[p], rep[p]) for v in vols]
-            rows.append(panels)
+            rows.append([_panel(display_slice(v, p, orientation, spacing)) for v in vols])
     height = [max(p.shape[0] for p in r) for r in rows]
     width = [max(r[c].shape[1] for r in rows) for c in range(3)]
     out = np.full((sum(height) + gap * (len(rows) - 1), sum(width) + gap * 2), 255, np.uint8)
@@ -91,7 +109,7 @@ def sample_figure(triplets: list[SampleTriplet], title: str = "", spacing: tuple
                   orientation: str = "RIP"):
     """A matplotlib Figure of :func:`sample_mosaic` with row (plane, from ``orientation``) and column labels."""
     centers: list = []
-    mosaic = sample_mosaic(triplets, spacing, centers=centers)
+    mosaic = sample_mosaic(triplets, spacing, centers=centers, orientation=orientation)
     h, w = mosaic.shape
     scale = max(1.0, 300.0 / w)
     fig = plt.figure(figsize=(w * scale / 80 + 1.6, h * scale / 80 + 0.8), dpi=80)

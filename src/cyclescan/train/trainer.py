@@ -235,7 +235,7 @@ class Trainer:
                                names=(cfg.domains.a, cfg.domains.b), patch_losses=self.data.val_patch_losses(self.model))
                 row.update(val.scalars)
                 score = selection_score(val.scalars, self.selection)
-                if epoch % cfg.train.sample_every == 0 and val.triplets:
+                if (epoch % cfg.train.sample_every == 0 or epoch == cfg.train.epochs) and val.triplets:
                     self._write_samples(epoch, val.triplets)
             elif not self.data.has_val:
                 score = float(self._epoch_train.get("G_total", math.nan))
