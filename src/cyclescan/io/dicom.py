@@ -144,7 +144,7 @@ def _pick_echo(dicom_dir: Path, groups: list[list[_Slice]], echo: int | None) ->
             raise InputError(f"{dicom_dir}: multi-echo series with {n} echoes ({times}); choose one with --echo N; evaluate: --source-echo/--target-echo N; train: --set data.echo=N")
         return 1, groups[0]
     if not 1 <= echo <= n:
-        raise InputError(f"{dicom_dir}: --echo {echo} is out of range; the series has {n} echo(es) (1..{n})")
+        raise InputError(f"{dicom_dir}: echo {echo} is out of range; the series has {n} echo(es) (1..{n})")
     return echo, groups[echo - 1]
 
 

@@ -64,7 +64,7 @@ def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
     if len(shape) == 4 and echo is None:
         raise InputError(f"{path}: 4D image with {n_vol} volumes; choose one with --echo N (1..{n_vol}); evaluate: --source-echo/--target-echo N; train: --set data.echo=N")
     if echo is not None and not 1 <= echo <= n_vol:
-        raise InputError(f"{path}: --echo {echo} is out of range; the image has {n_vol} volume(s) (1..{n_vol})")
+        raise InputError(f"{path}: echo {echo} is out of range (--echo, --source-echo, --target-echo or data.echo); the image has {n_vol} volume(s) (1..{n_vol})")
     try:
         data = np.asanyarray(img.dataobj)
         data = data.reshape(data.shape[:3] + (n_vol,))[..., (echo or 1) - 1]
