@@ -100,3 +100,20 @@ def test_kill9_mid_epoch_then_resume(straight, dataset, tmp_path):
     rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     assert rc.returncode == 0, rc.stderr
     assert_same_run(straight, out)
+
+
+def test_resume_with_more_epochs_and_a_new_lr_follows_the_new_schedule(straight, dataset, tmp_path):
+    import shutil
+
+    from cyclescan.train.cyclegan import linear_decay_factor
+
+    out = tmp_path / "RUN"
+    shutil.copytree(straight, out)  # a finished 3-epoch run (its saved LR is 0)
+    _run(tiny_cfg("train.epochs=5", "optim.lr=0.001"), dataset, out, resume=True)
+    rows = History.read_csv(out / "history.csv")
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(lrs) == 5
+    decay = tiny_cfg("train.epochs=5").decay_epochs()
+    for e in (3, 4):  # the resumed epochs: the new config's LR at the completed-epoch index
+        assert lrs[e] == pytest.approx(0.001 * linear_decay_factor(e, 5, decay)), lrs
+    assert lrs[3] > 0.0

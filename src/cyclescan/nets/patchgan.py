@@ -8,6 +8,8 @@ Strides s_i follow the anisotropic rule of ``blocks.stride_schedule`` (slice axi
 >= ``min_depth`` slices remain). Strided axes use kernel 4 / padding 1 (size halves exactly, as the
 original); stride-1 axes and the last two layers use kernel 3 / padding 1 (size kept, unlike the
 original's k4 which trims one voxel), so the output is exactly input / ``divisor`` per axis.
+The price: with ``n_layers=3`` the in-plane receptive field is 54 x 54 voxels, not the original's
+70 x 70 (measured by gradient with the norms removed; the slice axis covers a 20-slice patch).
 
 Unlike ``monai.networks.nets.PatchDiscriminator`` (BatchNorm by default, returns a list of
 intermediate features) this returns a single (B, 1, d, h, w) score map.

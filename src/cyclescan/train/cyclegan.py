@@ -302,8 +302,23 @@ class CycleGAN:
         self.opt_D.load_state_dict(state["optim"]["D"])
         self.sched_G.load_state_dict(state["sched"]["G"])
         self.sched_D.load_state_dict(state["sched"]["D"])
+        self._apply_schedule()
         self.pool_a.load_state_dict(state["pools"]["a"])
         self.pool_b.load_state_dict(state["pools"]["b"])
+
+    def _apply_schedule(self) -> None:
+        """After a restore: every group's LR and betas from *this* config's schedule at the restored
+        epoch (``optim.lr`` x rule(completed epochs)), not the saved last LR of the old schedule.
+        With an unchanged config this is exactly what was saved (exact resume); with a changed
+        ``train.epochs`` / ``optim.lr`` / betas the resumed run follows the new schedule (the
+        saved LR of a finished run is 0, which would otherwise train the first new epoch at 0)."""
+        o = self.cfg.optim
+        for opt, sched in ((self.opt_G, self.sched_G), (self.opt_D, self.sched_D)):
+            sched.base_lrs = [float(o.lr)] * len(opt.param_groups)
+            factor = sched.lr_lambdas[0](sched.last_epoch)
+            for group in opt.param_groups:
+                group["initial_lr"], group["lr"], group["betas"] = float(o.lr), float(o.lr) * factor, (o.beta1, o.beta2)
+            sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
 def _finite_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
