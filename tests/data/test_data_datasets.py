@@ -151,3 +151,16 @@ def test_wait_meter_measures_waiting():
     for _ in meter.wrap(range(4)):
         time.sleep(0.02)
     assert meter.fraction < 0.2
+
+
+def test_intensity_jitter_keeps_air_at_the_floor_and_moves_tissue():
+    from cyclescan.data.patches import augment
+
+    patch = np.full((4, 8, 8), -1.0, np.float32)
+    patch[1:3, 2:6, 2:6] = np.linspace(-0.5, 0.8, 32, dtype=np.float32).reshape(2, 4, 4)
+    for seed in range(20):
+        out = augment(patch, np.random.default_rng(seed), flip_prob=0.0, jitter=0.05)
+        s, t = np.random.default_rng(seed).uniform(-0.05, 0.05, size=2)
+        air = patch == -1.0
+        assert np.all(out[air] == -1.0)  # air exactly where the generators' air gate writes it
+        np.testing.assert_allclose(out[~air], np.clip((patch[~air] + 1) * (1 + s) - 1 + t, -1, 1), atol=1e-6)

@@ -12,10 +12,8 @@ from scipy import ndimage
 
 from cyclescan.errors import InputError
 from cyclescan.phantom import LABELS, generate_dataset
-from cyclescan.phantom.dataset import CONTRASTS, PhantomConfig, Scan, render_scan
+from cyclescan.phantom.dataset import CONTRASTS, PhantomConfig, Scan, render_luts, render_scan
 from cyclescan.phantom.render import Grid
-from cyclescan.phantom.sequences import signal_lut
-from cyclescan.phantom.tissues import TISSUES
 
 
 
@@ -24,8 +22,7 @@ def _names(folder: Path) -> set[str]:
 
 
 def _luts():
-    return {"ciss": signal_lut("ciss"), "dess": signal_lut("dess"),
-            "_amp": np.array([t.texture for t in TISSUES], dtype=np.float32)}
+    return render_luts(PhantomConfig())
 
 
 def test_layout_and_disjoint_subjects(small_phantom, small_params):

@@ -28,7 +28,15 @@ from cyclescan.io.nifti import write_nifti
 from cyclescan.io.volume import Volume
 from cyclescan.phantom.anatomy import SubjectParams, build_shapes, sample_subject
 from cyclescan.phantom.render import Grid, bias_field, render, rician, texture_field, to_scanner
-from cyclescan.phantom.sequences import CISSParams, DESSParams, params_dict, signal_lut
+from cyclescan.phantom.sequences import (
+    CISS_CYCLE_KEYS,
+    CISSParams,
+    DESSParams,
+    ciss_cycle_luts,
+    combine_ciss_cycles,
+    params_dict,
+    signal_lut,
+)
 from cyclescan.phantom.tissues import FAT_SHIFT_PPM, FAT_SOURCE, FAT_T1_MS, FAT_T2_MS, LABELS, TISSUES, tissue_table
 
 CONTRASTS = ("ciss", "dess")
@@ -116,14 +124,25 @@ class RenderedScan:
     records: list[dict]
 
 
+def render_luts(cfg: PhantomConfig) -> dict[str, np.ndarray]:
+    """Every per-label table ``render_scan`` needs: ideal signal per contrast, CISS's complex
+    per-cycle parts, texture amplitude."""
+    return {"ciss": signal_lut("ciss", cfg.ciss, cfg.dess), "dess": signal_lut("dess", cfg.ciss, cfg.dess),
+            "_amp": np.array([t.texture for t in TISSUES], dtype=np.float32), **ciss_cycle_luts(cfg.ciss)}
+
+
 def render_scan(cfg: PhantomConfig, scan: Scan, luts: dict[str, np.ndarray]) -> RenderedScan:
     """Render one subject in its contrasts: PV signal -> texture -> bias -> Rician noise -> integers."""
     grid = Grid(tuple(cfg.shape), tuple(cfg.fov))
     params = subject_params(cfg, scan.subject)
-    want = {c: luts[c] for c in scan.contrasts}
+    want = {c: luts[c] for c in scan.contrasts if c != "ciss"}
+    if "ciss" in scan.contrasts:  # partial volume mixes CISS's complex per-cycle signals
+        want.update({k: luts[k] for k in CISS_CYCLE_KEYS})
     if cfg.texture:
         want["_amp"] = luts["_amp"]
     labels, maps = render(build_shapes(params), grid, want, grid.supersampling(cfg.supersample_mm))
+    if "ciss" in scan.contrasts:
+        maps["ciss"] = combine_ciss_cycles(maps)
     tex = None
     if cfg.texture:
         tex = texture_field(grid, _rng(cfg, scan.subject, _TEXTURE))
@@ -206,8 +225,7 @@ def generate_dataset(out_dir: str | Path, *, train_subjects: int = 8, val_subjec
     _prepare(out, overwrite)
     grid = Grid(cfg.shape, cfg.fov)
     affine = grid.affine
-    luts = {"ciss": signal_lut("ciss", cfg.ciss, cfg.dess), "dess": signal_lut("dess", cfg.ciss, cfg.dess),
-            "_amp": np.array([t.texture for t in TISSUES], dtype=np.float32)}
+    luts = render_luts(cfg)
     scans = plan(cfg)
     records: list[dict] = []
     first_test = None

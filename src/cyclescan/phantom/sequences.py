@@ -9,17 +9,25 @@ relaxation. The steady state after a pulse solves ``M = A M + b`` exactly (3x3 l
 * CISS = two bSSFP acquisitions with RF phase cycling 0 and 180 deg, combined by maximum
   intensity (the original CISS combination), read at TE = TR/2 (echo decay ``exp(-TE/T2)``:
   the balanced echo refocuses static dephasing). ``theta`` is the off-resonance phase per TR
-  (0 for water, 2 pi * fat shift * TR for fat).
+  (0 for water, 2 pi * fat shift * TR for fat). The maximum is taken over the *complex sum* of
+  everything in a voxel (its water and fat pools, and the tissues a partial-volume voxel mixes):
+  at TR 8 ms at 3 T fat precesses ~1.05 pi per TR, so in each phase cycle water and fat sit in
+  opposite bands and a fat/water mixture partly cancels, as in a real phase-cycled bSSFP image.
+  ``ciss_cycles`` gives the per-cycle complex signal the renderer mixes; ``ciss_signal`` the
+  magnitude of a pure tissue.
 * DESS: unbalanced gradients dephase each voxel uniformly over ``theta`` in [0, 2 pi). The two
   echoes are the Fourier configurations of the isochromat average:
-  ``S+ = |<M(theta)>| exp(-TE/T2*)`` (FISP, echo 1) and
-  ``S- = |<M(theta) e^{i theta}>| exp(-TE/T2*)`` (PSIF, echo 2, refocused just before the next pulse;
-  its extra T2 weighting is inside the steady state). The image is ``S+ + S-`` (sum combination).
-  Water excitation scales the fat pool by ``1 - fat_suppression``.
+  ``S+ = |<M(theta)>| exp(-TE/T2*)`` (FISP, read TE after the pulse) and
+  ``S- = |<M(theta) e^{i theta}>| exp(-(TR - TE)/T2) exp(-TE/T2')`` (PSIF: the configuration
+  refocuses at the next pulse and is read TE before it, so it decays with T2 over TR - TE and
+  with the reversible T2', ``1/T2' = 1/T2* - 1/T2``, over the TE offset; effective echo time 2 TR -
+  TE; at T2' -> inf, ``S- exp(-TE/T2)`` is Bruder et al. 1988's closed form, tested). The image is
+  ``S+ + S-`` (sum combination). At DESS's TE (4.7 ms, ~2 fat-water cycles at 3 T) fat and water
+  are nearly in phase, so the pools add in magnitude. Water excitation scales the fat pool by
+  ``1 - fat_suppression``.
 
 Signals are in units of the equilibrium magnetisation of pure water (M0 = 1); a voxel's signal is
-``pd * ((1 - ff) * S_water + ff * S_fat)`` (fat and water add coherently in magnitude here because
-the echo times are not chosen for in/out of phase; a simplification).
+``pd * ((1 - ff) * S_water + ff * S_fat)`` (complex per phase cycle for CISS, magnitudes for DESS).
 """
 
 from __future__ import annotations
@@ -82,27 +90,56 @@ def _fat_theta(field_t: float, tr: float) -> float:
     return 2.0 * np.pi * shift_hz * tr * 1e-3
 
 
+def bssfp_cycles(t1: float, t2: float, p: CISSParams, theta0: float = 0.0) -> np.ndarray:
+    """(2,) complex echo signal (units of M0) of one pool with off-resonance phase ``theta0`` per
+    TR, in the 0 and 180 deg phase-cycled acquisitions, read at TE with ``exp(-TE/T2)``."""
+    return steady_state(t1, t2, p.flip, p.tr, np.array([theta0, theta0 + np.pi])) * np.exp(-p.te / t2)
+
+
 def bssfp_ciss(t1: float, t2: float, p: CISSParams, theta0: float = 0.0) -> float:
-    """CISS magnitude (units of M0) of one pool with off-resonance phase ``theta0`` per TR."""
-    m = steady_state(t1, t2, p.flip, p.tr, np.array([theta0, theta0 + np.pi]))
-    return float(np.max(np.abs(m)) * np.exp(-p.te / t2))
+    """CISS magnitude (units of M0) of one pure pool: the maximum over the two phase cycles."""
+    return float(np.max(np.abs(bssfp_cycles(t1, t2, p, theta0))))
 
 
 def dess_echoes(t1: float, t2: float, t2s: float, p: DESSParams, n_iso: int = 360) -> tuple[float, float]:
     """(S+, S-) DESS echo magnitudes of one pool (units of M0), isochromat average over one cycle."""
     theta = (np.arange(n_iso) + 0.5) * (2.0 * np.pi / n_iso)
     m = steady_state(t1, t2, p.flip, p.tr, theta)
-    decay = np.exp(-p.te / t2s)
-    return float(abs(m.mean()) * decay), float(abs((m * np.exp(1j * theta)).mean()) * decay)
+    t2_rev = 1.0 / max(1.0 / t2s - 1.0 / t2, 0.0) if t2s < t2 else np.inf  # reversible part T2'
+    fisp = abs(m.mean()) * np.exp(-p.te / t2s)
+    psif = abs((m * np.exp(1j * theta)).mean()) * np.exp(-(p.tr - p.te) / t2) * np.exp(-p.te / t2_rev)
+    return float(fisp), float(psif)
+
+
+def ciss_cycles(t: Tissue, p: CISSParams = CISSParams()) -> np.ndarray:
+    """(2,) complex CISS signal of tissue ``t`` per phase cycle: its water and fat pools summed."""
+    if t.pd == 0.0:
+        return np.zeros(2, dtype=np.complex128)
+    water = bssfp_cycles(t.t1, t.t2, p)
+    fat = bssfp_cycles(FAT_T1_MS, FAT_T2_MS, p, _fat_theta(p.field_t, p.tr)) if t.fat_fraction else 0.0
+    return t.pd * ((1 - t.fat_fraction) * water + t.fat_fraction * fat)
 
 
 def ciss_signal(t: Tissue, p: CISSParams = CISSParams()) -> float:
-    """CISS signal of tissue ``t`` (units of M0 of water)."""
-    if t.pd == 0.0:
-        return 0.0
-    water = bssfp_ciss(t.t1, t.t2, p)
-    fat = bssfp_ciss(FAT_T1_MS, FAT_T2_MS, p, _fat_theta(p.field_t, p.tr)) if t.fat_fraction else 0.0
-    return t.pd * ((1 - t.fat_fraction) * water + t.fat_fraction * fat)
+    """CISS signal of a pure tissue ``t`` (units of M0 of water): max over cycles of |water + fat|."""
+    return float(np.max(np.abs(ciss_cycles(t, p))))
+
+
+CISS_CYCLE_KEYS = ("_ciss_re0", "_ciss_im0", "_ciss_re1", "_ciss_im1")
+
+
+def ciss_cycle_luts(p: CISSParams = CISSParams()) -> dict[str, np.ndarray]:
+    """Real and imaginary parts of ``ciss_cycles`` per label (4 x (n_labels,) float32): the renderer
+    averages them over a voxel's sub-samples (partial volume mixes complex signals)."""
+    c = np.array([ciss_cycles(t, p) for t in TISSUES])  # (n_labels, 2)
+    parts = (c[:, 0].real, c[:, 0].imag, c[:, 1].real, c[:, 1].imag)
+    return {k: np.asarray(v, dtype=np.float32) for k, v in zip(CISS_CYCLE_KEYS, parts)}
+
+
+def combine_ciss_cycles(maps: dict[str, np.ndarray]) -> np.ndarray:
+    """Pop the rendered cycle maps from ``maps`` -> the CISS image: max over cycles of |re + i im|."""
+    re0, im0, re1, im1 = (maps.pop(k) for k in CISS_CYCLE_KEYS)
+    return np.maximum(np.hypot(re0, im0), np.hypot(re1, im1)).astype(np.float32)
 
 
 def dess_signal(t: Tissue, p: DESSParams = DESSParams()) -> float:
