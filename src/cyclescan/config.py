@@ -46,7 +46,7 @@ class DataConfig:
     echo: Optional[int] = _f(None, 1, None, "echo to use from multi-echo DICOM / 4D inputs")
     foreground_sampling: float = _f(0.8, 0.0, 1.0, "probability a patch is centred on foreground")
     flip_prob: float = _f(0.5, 0.0, 1.0, "probability of each in-plane flip (train only)")
-    intensity_jitter: float = _f(0.05, 0.0, 1.0, "max +- scale/shift jitter in normalized units (train only)")
+    intensity_jitter: float = _f(0.05, 0.0, 1.0, "max +- scale/shift jitter of the tissue in normalized units; air stays at -1 (train only)")
     patches_per_volume: int = _f(4, 1, None, "training patches drawn per volume per epoch")
     val_patches_per_volume: int = _f(1, 1, None, "deterministic validation patches per volume")
     cache: Literal["memory", "disk", "none"] = _f("memory", help="cache of normalized volumes")
