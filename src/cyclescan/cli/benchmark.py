@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cyclescan.cli.common import HELP_FORMATTER
+from cyclescan.cli.common import HELP_FORMATTER, check_out
 
 
 def register(sub) -> None:
@@ -40,16 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from cyclescan.io.atomic import atomic_write_text
     from cyclescan.perf.bench import SECTIONS, BenchOptions, format_table, run_benchmark
 
-    import os
     from pathlib import Path
 
     out_dir = Path(args.out).resolve().parent
     if not out_dir.is_dir():
         raise InputError(f"--out {args.out}: folder {out_dir} does not exist")
-    if Path(args.out).is_dir():  # checked before minutes of measuring, not at the write
-        raise InputError(f"--out {args.out}: is a folder; give a file name such as {Path(args.out) / 'bench.json'}")
-    if not os.access(out_dir, os.W_OK):
-        raise InputError(f"--out {args.out}: cannot write into {out_dir} (permission denied)")
+    check_out(Path(args.out), folder=False, example="bench.json")
     if args.budget_s is not None and not args.budget_s > 0:
         raise InputError(f"--budget-s {args.budget_s}: must be > 0 seconds")
     kw: dict = {}

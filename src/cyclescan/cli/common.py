@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 HELP_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
@@ -59,3 +61,21 @@ def option_overrides(args: argparse.Namespace, keys: dict[str, str]) -> list[str
             value = f"[{', '.join(str(v) for v in value)}]"
         out.append(f"{key}={value}")
     return out
+
+
+def check_out(out: Path, *, folder: bool, what: str = "folder", example: str = "") -> None:
+    """--out checked before any work (so minutes of training/measuring are not lost at the write):
+    a folder output (``folder``) must not be an existing file; a file output must not be an
+    existing folder (``example``: a file name to suggest inside it); the nearest existing parent
+    must be a writable folder."""
+    from cyclescan.errors import InputError
+
+    if folder and out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is a file, not a {what}")
+    if not folder and out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give a file name such as {out / example}")
+    parent = next((q for q in ((out, *out.parents) if folder else out.parents) if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: cannot write into {parent} (permission denied)")

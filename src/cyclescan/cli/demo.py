@@ -13,7 +13,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from cyclescan.cli.common import add_overrides_arg, add_subcommand, option_overrides
+from cyclescan.cli.common import add_overrides_arg, add_subcommand, check_out, option_overrides
 from cyclescan.errors import ConfigError, InputError
 
 DIRECTIONS = ("a2b", "b2a")
@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     for opt, v in (("--train-subjects", args.train_subjects), ("--test-subjects", args.test_subjects)):
         if v is not None and v < 1:  # checked before a phantom is half built
             raise InputError(f"demo: {opt} {v}: the demo trains and evaluates, so it needs at least 1")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is a file, not a folder")
+    check_out(out, folder=True)
 
     if (phantom / "phantom.json").is_file():
         say(f"1/4 phantom: reusing {phantom}")

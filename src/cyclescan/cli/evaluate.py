@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cyclescan.cli.common import add_checkpoint_args, add_device_arg, add_precision_arg, add_subcommand
+from cyclescan.cli.common import add_checkpoint_args, add_device_arg, add_precision_arg, add_subcommand, check_out
 
 
 def register(sub) -> None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         source_echo=args.source_echo, target_echo=args.target_echo,
     )
     out = Path(args.out)
-    check_out_file(out)  # before minutes of evaluation, not after
+    check_out(out, folder=False, example="metrics_a2b.json")
     only_src, only_tgt = unpaired_names(inputs.source, inputs.target)
     for folder, names in ((inputs.source, only_src), (inputs.target, only_tgt)):
         if names:  # not an error (a target folder may hold more), but never silent
@@ -70,13 +70,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {json_path} and {csv_path}")
     return 0
 
-
-def check_out_file(out: Path) -> None:
-    """--out must name a file (its .csv and _examples.npz go beside it) in a creatable folder."""
-    from cyclescan.errors import InputError
-
-    if out.is_dir():
-        raise InputError(f"--out {out}: is a folder; give a file name such as {out / 'metrics_a2b.json'}")
-    parent = next((p for p in out.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise InputError(f"--out {out}: {parent} is a file, not a folder")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from cyclescan.cli.common import add_config_args, add_device_arg, add_subcommand, option_overrides
+from cyclescan.cli.common import add_config_args, add_device_arg, add_subcommand, check_out, option_overrides
 from cyclescan.errors import InputError
 
 
@@ -63,15 +62,6 @@ def resolve_dirs(args: argparse.Namespace, domains: tuple[str, str]) -> tuple[Pa
     return Path(a), Path(b), (Path(va) if va else None), (Path(vb) if vb else None)
 
 
-def check_out(out: Path) -> None:
-    """RUN must be creatable and writable: checked before data loading and model building."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is a file, not a run folder")
-    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"--out {out}: cannot write into {parent} (permission denied)")
-
-
 def run(args: argparse.Namespace) -> int:
     from cyclescan.config import load_config
     from cyclescan.train.trainer import train
@@ -81,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     )
     cfg = load_config(args.config, overrides)
     a, b, va, vb = resolve_dirs(args, (cfg.domains.a, cfg.domains.b))
-    check_out(Path(args.out))
+    check_out(Path(args.out), folder=True, what="run folder")
     best = train(cfg, a, b, args.out, val_a=va, val_b=vb, resume=args.resume, progress=False if args.quiet else None)
     print(f"best checkpoint: {best}")
     return 0

@@ -69,10 +69,7 @@ def volume_key(path: Path) -> str:
 
 def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
     """(key, source path, target path) for every file name present in both folders, sorted."""
-    from cyclescan.io import list_volumes
-
-    src = {volume_key(p): p for p in list_volumes(source)}
-    tgt = {volume_key(p): p for p in list_volumes(target)}
+    src, tgt = _by_key(source), _by_key(target)
     keys = sorted(set(src) & set(tgt))
     if not keys:
         raise InputError(
@@ -83,11 +80,15 @@ def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
 
 def unpaired_names(source: Path, target: Path) -> tuple[list[str], list[str]]:
     """Volume names only in ``source`` and only in ``target`` (left out of a paired evaluation)."""
+    src, tgt = _by_key(source), _by_key(target)
+    return sorted(set(src) - set(tgt)), sorted(set(tgt) - set(src))
+
+
+def _by_key(folder: Path) -> dict[str, Path]:
+    """The volumes of ``folder`` by pairing key (``volume_key``)."""
     from cyclescan.io import list_volumes
 
-    src = {volume_key(p) for p in list_volumes(source)}
-    tgt = {volume_key(p) for p in list_volumes(target)}
-    return sorted(src - tgt), sorted(tgt - src)
+    return {volume_key(p): p for p in list_volumes(folder)}
 
 
 def as_labels(array: np.ndarray, path: Path, label_map: Optional[dict[str, int]]) -> np.ndarray:
