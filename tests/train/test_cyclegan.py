@@ -107,6 +107,52 @@ def test_terms_use_the_documented_generators(model):
     torch.testing.assert_close(total, by_hand)
 
 
+def test_discriminator_terms_score_their_own_domain():
+    """D_a judges real A against fake A (= G_ba(real_b)), D_b real B against fake B; real first."""
+    real_a, real_b = batch()
+    m = CycleGAN(tiny_cfg(), PATCH)
+    adv = m.adv
+    with torch.no_grad():
+        _, _, fakes = m.generator_losses(real_a, real_b)
+        total, terms = m.discriminator_losses(real_a, real_b, fakes["fake_a"], fakes["fake_b"])
+        expect_a = adv.discriminator(m.D_a(real_a), m.D_a(m.G_ba(real_b)))
+        expect_b = adv.discriminator(m.D_b(real_b), m.D_b(m.G_ab(real_a)))
+        swapped_b = adv.discriminator(m.D_b(m.G_ab(real_a)), m.D_b(real_b))
+    torch.testing.assert_close(terms["D_a"], expect_a)
+    torch.testing.assert_close(terms["D_b"], expect_b)
+    torch.testing.assert_close(total, expect_a + expect_b)
+    assert not torch.allclose(terms["D_b"], swapped_b)  # real/fake order matters for this D
+
+
+def test_step_pools_each_domain_fakes_for_its_discriminator(monkeypatch):
+    """The pool feeding D_a holds fake A images (G_ba's output), the pool feeding D_b fake B."""
+    m = CycleGAN(tiny_cfg(), PATCH)
+    real_a, real_b = batch()
+    with torch.no_grad():
+        fake_a, fake_b = m.G_ba(real_b), m.G_ab(real_a)
+    seen: dict[str, torch.Tensor] = {}
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def spy_pool(name: str, query):
+        def wrapped(x: torch.Tensor) -> torch.Tensor:
+            seen[name] = x.detach().clone()
+            return query(x)
+        return wrapped
+
+    def spy_d(ra, rb, pa, pb, _orig=m.discriminator_losses):
+        calls.append((pa.detach().clone(), pb.detach().clone()))
+        return _orig(ra, rb, pa, pb)
+
+    for name in ("pool_a", "pool_b"):
+        monkeypatch.setattr(getattr(m, name), "query", spy_pool(name, getattr(m, name).query))
+    monkeypatch.setattr(m, "discriminator_losses", spy_d)
+    m.step(real_a, real_b, autocast="fp32")
+    torch.testing.assert_close(seen["pool_a"], fake_a)
+    torch.testing.assert_close(seen["pool_b"], fake_b)
+    torch.testing.assert_close(calls[0][0], fake_a)  # first query: the pool returns the new fake
+    torch.testing.assert_close(calls[0][1], fake_b)
+
+
 def test_identity_weight_zero_disables_identity():
     cfg = tiny_cfg()
     cfg.loss.identity_weight = 0.0
