@@ -13,6 +13,8 @@ from cyclescan.cli.main import main
 from cyclescan.errors import InputError
 from cyclescan.infer import engine
 
+from .conftest import STATS_A, STATS_B
+
 
 def _translate(*args: str) -> int:
     return main(["translate", "--quiet", *map(str, args)])
@@ -50,6 +52,24 @@ def test_nifti_outputs_keep_shape_and_affine(tmp_path, nifti_dir, tiny_ckpt):
         assert np.isfinite(data).all() and -100.0 - 1e-3 <= data.min() and data.max() <= 3000.0 + 1e-3
         assert "dess from ciss" in b.header["descrip"].tobytes().decode()
     assert sorted(p.name for p in out.iterdir()) == ["knee0.nii.gz", "knee1.nii.gz"]  # no temporaries
+
+
+@pytest.mark.parametrize("direction,expected", [("a2b", STATS_B), ("b2a", STATS_A)])
+def test_output_is_in_the_target_domains_intensity_scale(tmp_path, nifti_dir, tiny_ckpt, monkeypatch,
+                                                         direction, expected):
+    """An identity generator maps the input's own [-1, 1] window onto the *target* domain's
+    [lo, hi] (a2b -> domain b's stats, b2a -> domain a's), not the source's."""
+    import cyclescan.train.checkpoint as ckpt_mod
+
+    monkeypatch.setattr(ckpt_mod, "build_generator_from_checkpoint", lambda ckpt, d: torch.nn.Identity())
+    out = tmp_path / "out"
+    assert _translate(nifti_dir / "knee0.nii.gz", "--checkpoint", tiny_ckpt, "--direction", direction,
+                      "--out", out) == 0
+    data = np.asarray(nib.load(str(out / "knee0.nii.gz")).dataobj)
+    span = expected.hi - expected.lo
+    assert abs(data.min() - expected.lo) < 1e-3 * span and abs(data.max() - expected.hi) < 1e-3 * span
+    ckpt = torch.load(tiny_ckpt, weights_only=False)
+    assert engine.target_stats_from_checkpoint(ckpt, direction) == expected
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny_ckpt, capsys, fast_generator):

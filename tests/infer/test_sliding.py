@@ -41,11 +41,16 @@ class Pointwise(torch.nn.Module):
         return torch.tanh(self.conv(x))
 
 
+@pytest.mark.parametrize("shape", [(13, 40, 37), (5, 13, 37)])
 @pytest.mark.parametrize("blend", ["gaussian", "constant"])
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_pointwise_net_equals_whole_volume_pass(blend, batch_size):
+def test_pointwise_net_equals_whole_volume_pass(blend, batch_size, shape):
+    # (13, 40, 37): odd sizes, last window aligned to the end, no padding;
+    # (5, 13, 37): smaller than the window along D and H, so the pad + crop path runs.
+    plan = plan_windows(shape, (8, 16, 16), divisor=(4, 8, 8), overlap=0.5)
+    assert (plan.pad == ((0, 0),) * 3) == (shape == (13, 40, 37))
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (13, 40, 37)).astype(np.float32)  # odd sizes: padding + crop path
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
     net = Pointwise().eval()
     y = sliding_window_translate(x, net, (8, 16, 16), divisor=(4, 8, 8), overlap=0.5, blend=blend,
                                  batch_size=batch_size)

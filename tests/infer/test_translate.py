@@ -46,7 +46,7 @@ def test_identity_with_foreground_mask_matches_target_inside_mask(tiny_cfg):
     assert abs(lo - STATS_B.lo) < 0.01 * span and abs(hi - STATS_B.hi) < 0.01 * span
 
 
-def test_real_generator_keeps_geometry_and_target_range(tiny_cfg, tiny_ckpt):
+def test_real_generator_keeps_geometry_on_the_pad_path(tiny_cfg, tiny_ckpt):
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, load_checkpoint
 
     gen = build_generator_from_checkpoint(load_checkpoint(tiny_ckpt), "a2b")
@@ -55,10 +55,9 @@ def test_real_generator_keeps_geometry_and_target_range(tiny_cfg, tiny_ckpt):
     out = translate_volume(vol, gen, tiny_cfg, STATS_B)
     assert out.shape == vol.shape
     np.testing.assert_array_equal(out.affine, vol.affine)
-    assert np.isfinite(out.array).all()
-    # tanh output in [-1, 1] lands inside the target window [lo, hi].
-    assert out.array.min() >= STATS_B.lo - 1e-3 and out.array.max() <= STATS_B.hi + 1e-3
-    assert out.array.std() > 0
+    assert np.isfinite(out.array).all() and out.array.std() > 0
+    # (No range assert: a tanh output denormalized to [lo, hi] cannot leave it. The target scale is
+    # pinned by test_identity_* above and test_engine's test_output_is_in_the_target_domains_*.)
 
 
 def test_progress_counts_every_window(tiny_cfg):
