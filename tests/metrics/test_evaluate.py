@@ -60,6 +60,33 @@ def test_identity_baseline_is_exact_when_target_is_a_rescaled_source(result):
     assert result["summary"]["target"]["model"]["ssim"]["mean"] < 0.9
 
 
+def test_model_kl_is_kl_of_truth_vs_translation(paired_set, tiny_checkpoint, tmp_path):
+    """KL(P_truth || Q_model) per subject, from the saved translation, argument order included
+    (the identity test above cannot see the order: its KL is 0 both ways)."""
+    from cyclescan.data.normalize import NormStats, normalize
+    from cyclescan.metrics.kl import histogram_kl
+    from cyclescan.metrics.paired import own_normalize
+    from cyclescan.train.checkpoint import checkpoint_config, load_checkpoint
+
+    saved = tmp_path / "translated"
+    res = evaluate(EvalInputs(checkpoint=tiny_checkpoint, direction="a2b", source=paired_set["source"],
+                              target=paired_set["target"], device="cpu", save_translated=saved))
+    ckpt = load_checkpoint(tiny_checkpoint)
+    d = checkpoint_config(ckpt).data
+
+    def load(path):
+        return np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+
+    for subj in res["subjects"]:
+        # Truth: its own percentile window; translation: the target domain's training window
+        # (the model space the generator wrote it from), as docs/evaluation.md defines.
+        t = own_normalize(load(paired_set["target"] / f"{subj['name']}.nii.gz"), d.norm_lower_percentile,
+                          d.norm_upper_percentile, d.norm_foreground_mask)
+        m = normalize(load(saved / f"{subj['name']}.nii.gz"), NormStats.from_dict(ckpt["norm"]["b"]))
+        assert subj["scores"]["target"]["model"]["kl"] == pytest.approx(histogram_kl(t, m), rel=1e-4, abs=1e-6)
+        assert abs(histogram_kl(t, m) - histogram_kl(m, t)) > 1e-3  # the order is visible here
+
+
 def test_cli_writes_json_csv_and_table(paired_set, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval" / "metrics.json"
     rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--direction", "b2a",
@@ -139,3 +166,4 @@ def test_a_constant_truth_is_named(paired_set, tiny_checkpoint, tmp_path, capsys
     assert main(args) == 2
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("warning:")]
     assert len(err) == 1 and "zeros/subject_0000.nii.gz" in err[0] and "constant" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zeros"]  # no z.json, z.csv or examples
