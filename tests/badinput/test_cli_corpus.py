@@ -146,7 +146,7 @@ def build_cases() -> list[Case]:
         cases.append(Case(f"train-config-{name}", lambda c, o, n=name: [
             "train", "--a", str(c["good_dir_a"]), "--b", str(c["good_dir_b"]), "--out", str(o / "run"),
             "--config", str(c[n] if n != "missing" else c["missing"].with_suffix(".yaml")), "--quiet"],
-            pat, lambda c, o, n=name: str(c[n]) if n != "missing" else ""))
+            pat, lambda c, o, n=name: str(c[n] if n != "missing" else c["missing"].with_suffix(".yaml"))))
     for name, pat in REPORT_ERRORS.items():
         cases.append(Case(f"report-{name}", lambda c, o, n=name: ["report", str(c[n]), "--out", str(o / "report")],
                           pat, lambda c, o, n=name: str(c[n])))

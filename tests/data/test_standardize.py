@@ -140,6 +140,20 @@ def test_training_with_standardization_saves_and_uses_it(tiny, tmp_path):
 
     out = nib.load(str(next((tmp_path / "out").iterdir())))
     assert out.shape == nib.load(str(src)).shape and np.isfinite(out.get_fdata()).all()
-    # the run standardized with the same training quantiles it saved
+    # the run saved the training quantiles, and translate used them: the engine's output equals a
+    # direct translate_volume standardized to them, and differs from an unstandardized pass
+    from cyclescan.infer.engine import target_stats_from_checkpoint
+    from cyclescan.infer.translate import translate_volume
+    from cyclescan.io import read_volume
+    from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config
+
     ref = ckpt["reference"]["a"].numpy()
     assert ref.shape == (1024,) and np.all(np.diff(ref) >= 0)
+    gen, cfg = build_generator_from_checkpoint(ckpt, "a2b").eval(), checkpoint_config(ckpt)
+    stats, vol = target_stats_from_checkpoint(ckpt, "a2b"), read_volume(src)
+    with torch.inference_mode():
+        direct = translate_volume(vol, gen, cfg, stats, standardize_to=ref, device="cpu").array
+        plain = translate_volume(vol, gen, cfg, stats, standardize_to=None, device="cpu").array
+    written = np.asarray(out.dataobj, dtype=np.float32)
+    np.testing.assert_allclose(written, direct, rtol=1e-5, atol=1e-4 * float(np.ptp(direct)))
+    assert np.abs(written - plain).max() > 1e-2 * float(np.ptp(plain))

@@ -99,3 +99,27 @@ def test_interp_upsample_has_no_transposed_conv():
     trans = build_generator(tiny_cfg(upsample="transpose"), [16, 32, 32])
     assert not any(isinstance(m, torch.nn.ConvTranspose3d) for m in interp.modules())
     assert any(isinstance(m, torch.nn.ConvTranspose3d) for m in trans.modules())
+
+
+@pytest.mark.parametrize("variant", ["unet-interp", "unet-transpose", "resnet-interp", "unet-branch-logratio",
+                                     "patchgan", "patchgan-sn"])
+def test_every_conv_of_every_net_is_a_safe_conv(variant):
+    """The bf16 depth <= 2 guard lives in SafeConv3d / SafeConvTranspose3d: a plain nn.Conv3d
+    anywhere in a built network would bypass it (oneDNN's wrong depth-2 gradients)."""
+    from torch.nn.modules.conv import _ConvNd
+
+    from cyclescan.nets import SafeConvTranspose3d, build_discriminator
+
+    cfg = tiny_cfg(arch=variant.split("-")[0] if variant.startswith(("unet", "resnet")) else "unet",
+                   upsample="transpose" if "transpose" in variant else "interp")
+    if "branch" in variant:
+        cfg.generator.intensity_branch, cfg.generator.output = 4, "log_ratio"
+    if variant.startswith("patchgan"):
+        cfg.discriminator.base_channels, cfg.discriminator.n_layers = 4, 2
+        cfg.discriminator.spectral_norm = variant.endswith("sn")
+        net = build_discriminator(cfg, [8, 32, 32])
+    else:
+        net = build_generator(cfg, [8, 32, 32])
+    convs = [m for m in net.modules() if isinstance(m, _ConvNd)]
+    assert convs and all(isinstance(m, (SafeConv3d, SafeConvTranspose3d)) for m in convs), \
+        sorted({type(m).__name__ for m in convs})

@@ -112,7 +112,7 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, dataset, monkeypatch):
     with pytest.raises(TrainingError) as exc:
         train(tiny_cfg(), dataset["a_train"], dataset["b_train"], out, progress=False)
     msg = str(exc.value)
-    assert "step 6" in msg and "G_total" in msg or "cycle_a" in msg
+    assert "step 6" in msg and ("G_total" in msg or "cycle_a" in msg)
     last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
     assert last["epoch"] == 1
     for sd in last["nets"].values():
