@@ -68,8 +68,7 @@ def test_output_is_in_the_target_domains_intensity_scale(tmp_path, nifti_dir, ti
     data = np.asarray(nib.load(str(out / "knee0.nii.gz")).dataobj)
     span = expected.hi - expected.lo
     assert abs(data.min() - expected.lo) < 1e-3 * span and abs(data.max() - expected.hi) < 1e-3 * span
-    ckpt = torch.load(tiny_ckpt, weights_only=False)
-    assert engine.target_stats_from_checkpoint(ckpt, direction) == expected
+    assert engine.target_stats_from_checkpoint(ckpt_mod.load_checkpoint(tiny_ckpt), direction) == expected
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, nifti_dir, tiny_ckpt, capsys, fast_generator):

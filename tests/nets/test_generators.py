@@ -101,25 +101,25 @@ def test_interp_upsample_has_no_transposed_conv():
     assert any(isinstance(m, torch.nn.ConvTranspose3d) for m in trans.modules())
 
 
-@pytest.mark.parametrize("variant", ["unet-interp", "unet-transpose", "resnet-interp", "unet-branch-logratio",
-                                     "patchgan", "patchgan-sn"])
-def test_every_conv_of_every_net_is_a_safe_conv(variant):
+@pytest.mark.parametrize("net,arch,upsample,branch,spectral_norm", [
+    ("G", "unet", "interp", False, False), ("G", "unet", "transpose", False, False),
+    ("G", "resnet", "interp", False, False), ("G", "unet", "interp", True, False),
+    ("D", "unet", "interp", False, False), ("D", "unet", "interp", False, True),
+])
+def test_every_conv_of_every_net_is_a_safe_conv(net, arch, upsample, branch, spectral_norm):
     """The bf16 depth <= 2 guard lives in SafeConv3d / SafeConvTranspose3d: a plain nn.Conv3d
-    anywhere in a built network would bypass it (oneDNN's wrong depth-2 gradients)."""
+    anywhere in a built network would bypass it (oneDNN's wrong depth-2 gradients).
+    ``branch``: the intensity branch + log-ratio output; ``spectral_norm``: PatchGAN's option."""
     from torch.nn.modules.conv import _ConvNd
 
     from cyclescan.nets import SafeConvTranspose3d, build_discriminator
 
-    cfg = tiny_cfg(arch=variant.split("-")[0] if variant.startswith(("unet", "resnet")) else "unet",
-                   upsample="transpose" if "transpose" in variant else "interp")
-    if "branch" in variant:
+    cfg = tiny_cfg(arch=arch, upsample=upsample)
+    if branch:
         cfg.generator.intensity_branch, cfg.generator.output = 4, "log_ratio"
-    if variant.startswith("patchgan"):
-        cfg.discriminator.base_channels, cfg.discriminator.n_layers = 4, 2
-        cfg.discriminator.spectral_norm = variant.endswith("sn")
-        net = build_discriminator(cfg, [8, 32, 32])
-    else:
-        net = build_generator(cfg, [8, 32, 32])
-    convs = [m for m in net.modules() if isinstance(m, _ConvNd)]
+    cfg.discriminator.base_channels, cfg.discriminator.n_layers = 4, 2
+    cfg.discriminator.spectral_norm = spectral_norm
+    module = build_discriminator(cfg, [8, 32, 32]) if net == "D" else build_generator(cfg, [8, 32, 32])
+    convs = [m for m in module.modules() if isinstance(m, _ConvNd)]
     assert convs and all(isinstance(m, (SafeConv3d, SafeConvTranspose3d)) for m in convs), \
         sorted({type(m).__name__ for m in convs})

@@ -28,10 +28,11 @@ class StandIn:
         return {"G_ab": self.net}
 
     def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
-        return 0.5 * x + 0.2 if direction == "a2b" else x
+        return forward(x, direction)
 
 
-def forward(x: np.ndarray, direction: str) -> np.ndarray:
+def forward(x, direction: str):
+    """The stand-in's translation, for tensors (validate) and arrays (the expected values)."""
     return 0.5 * x + 0.2 if direction == "a2b" else x
 
 
@@ -57,10 +58,8 @@ def test_kl_is_real_target_histogram_vs_translated(result):
         p = np.mean([normalized_histogram(t.array) for t in tgt], axis=0)
         q = np.mean([normalized_histogram(forward(v.array, d)) for v in src], axis=0)
         assert s[f"val_kl_{d}"] == pytest.approx(kl_from_histograms(p, q), rel=1e-6)
-    # Not symmetric here, so a swapped argument order would be caught:
-    p = np.mean([normalized_histogram(t.array) for t in vb], axis=0)
-    q = np.mean([normalized_histogram(forward(v.array, "a2b")) for v in va], axis=0)
-    assert abs(kl_from_histograms(p, q) - kl_from_histograms(q, p)) > 1e-3
+        if d == "a2b":  # not symmetric here, so a swapped argument order would be caught
+            assert abs(kl_from_histograms(p, q) - kl_from_histograms(q, p)) > 1e-3
 
 
 def test_cycle_uses_the_backward_generator(result):
