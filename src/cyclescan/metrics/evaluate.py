@@ -85,10 +85,22 @@ def unpaired_names(source: Path, target: Path) -> tuple[list[str], list[str]]:
 
 
 def _by_key(folder: Path) -> dict[str, Path]:
-    """The volumes of ``folder`` by pairing key (``volume_key``)."""
+    """The volumes of ``folder`` by pairing key (``volume_key``).
+
+    Two volumes with one key (``a.nii`` beside ``a.nii.gz``, or ``s1/knee.nii.gz`` and
+    ``s2/knee.nii.gz`` in a searched tree) would make the pairing depend on listing order, so they
+    are an InputError naming both.
+    """
     from cyclescan.io import list_volumes
 
-    return {volume_key(p): p for p in list_volumes(folder)}
+    found: dict[str, Path] = {}
+    for p in list_volumes(folder):
+        key = volume_key(p)
+        if key in found:
+            raise InputError(f"{folder}: two volumes share the pairing name {key!r} ({found[key]} and {p}); "
+                             "paired evaluation matches volumes by file name, so rename one")
+        found[key] = p
+    return found
 
 
 def as_labels(array: np.ndarray, path: Path, label_map: Optional[dict[str, int]]) -> np.ndarray:
@@ -108,14 +120,11 @@ def as_labels(array: np.ndarray, path: Path, label_map: Optional[dict[str, int]]
     return labels
 
 
-def find_by_key(folder: Path, key: str, what: str) -> Path:
-    """The volume named ``key`` in ``folder`` (InputError naming ``what`` if absent)."""
-    from cyclescan.io import list_volumes
-
-    for p in list_volumes(folder):
-        if volume_key(p) == key:
-            return p
-    raise InputError(f"{folder}: no {what} volume named {key!r} (paired by file name with the source)")
+def find_by_key(volumes: dict[str, Path], folder: Path, key: str, what: str) -> Path:
+    """The volume named ``key`` among ``volumes`` (``_by_key(folder)``); InputError naming ``what`` if absent."""
+    if key not in volumes:
+        raise InputError(f"{folder}: no {what} volume named {key!r} (paired by file name with the source)")
+    return volumes[key]
 
 
 def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
@@ -149,6 +158,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     std_ref = source_reference(ckpt, cfg, inputs.direction)
 
     pairs = pair_volumes(inputs.source, inputs.target)
+    clean_vols = _by_key(inputs.clean_target) if inputs.clean_target else {}
+    label_vols = _by_key(inputs.labels) if inputs.labels else {}
     truths = (["clean"] if inputs.clean_target else []) + ["target"]
     hist_acc: dict[str, list[np.ndarray]] = {}
     subjects = []
@@ -157,11 +168,11 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         src = read_volume(src_path, echo=inputs.source_echo)
         truth_vols = {"target": read_volume(tgt_path, echo=inputs.target_echo)}
         if inputs.clean_target:
-            truth_vols["clean"] = read_volume(find_by_key(inputs.clean_target, key, "clean target"),
+            truth_vols["clean"] = read_volume(find_by_key(clean_vols, inputs.clean_target, key, "clean target"),
                                               echo=inputs.target_echo)
         labels = None
         if inputs.labels:
-            label_path = find_by_key(inputs.labels, key, "label")
+            label_path = find_by_key(label_vols, inputs.labels, key, "label")
             label_vol = read_volume(label_path)
             _check_aligned(src, label_vol, src_path, "label")
             labels = as_labels(label_vol.array, label_path, inputs.label_map)
