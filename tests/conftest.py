@@ -1,7 +1,8 @@
 """Suite-wide settings: tiny tensors run fastest single-threaded (and 2 shared cores are noisy).
 
-Also the fixtures several test folders share: the bad-input corpus (tests/badinput) and the real
-MESE DICOM folder.
+Also the fixtures several test folders share: the bad-input corpus (tests/badinput), the real
+MESE DICOM folder, and the tiny training set with its one uninterrupted reference run (tests/train
+and tests/reliability compare resumed runs against it).
 """
 
 import os
@@ -18,6 +19,8 @@ torch.set_num_threads(1)
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))  # so `badinput.corpus` imports from any test folder
+if str(TESTS / "train") not in sys.path:
+    sys.path.insert(0, str(TESTS / "train"))  # tiny_run: the tiny dataset and config
 
 #: The real multi-echo knee DICOM series (../shared relative to the repository root).
 MESE_DIR = TESTS.parent / ".." / "shared" / "data" / "knee_mese_t2" / "dicom"
@@ -48,3 +51,25 @@ def mese_dir() -> Path:
     if not MESE_DIR.is_dir():
         pytest.skip(f"real MESE DICOM data not found at {MESE_DIR}")
     return MESE_DIR.resolve()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """{a_train, b_train, a_val, b_val}: 2 + 2 training volumes, 1 + 1 paired val volumes (16x32x32)."""
+    from tiny_run import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_straight_run(tiny_dataset, tmp_path_factory):
+    """(RUN dir, best path) of one uninterrupted deterministic 3-epoch run with validation every
+    epoch; tests read it or check that refused commands leave it unchanged, none may modify it."""
+    from tiny_run import tiny_cfg
+
+    from cyclescan.train.trainer import train
+
+    out = tmp_path_factory.mktemp("straight") / "RUN"
+    best = train(tiny_cfg(), tiny_dataset["a_train"], tiny_dataset["b_train"], out, val_a=tiny_dataset["a_val"],
+                 val_b=tiny_dataset["b_val"], progress=False)
+    return out, best

@@ -24,7 +24,7 @@ from cyclescan.errors import TrainingError
 from cyclescan.train import checkpoint as ck
 from cyclescan.train.history import History
 
-from test_resume import assert_same_run  # tests/train (on sys.path via conftest)
+from test_resume import assert_same_run  # tests/train (on sys.path via tests/conftest.py)
 from tiny_run import TINY, tiny_cfg
 
 # point -> (what it interrupts). Epoch 1 is always committed first, so last.pt exists.
@@ -65,35 +65,35 @@ def _history_epochs(run: Path) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", list(KILL_POINTS), ids=list(KILL_POINTS))
-def test_kill9_then_resume_equals_straight_run(point, rel_dataset, rel_straight, tmp_path):
+def test_kill9_then_resume_equals_straight_run(point, tiny_dataset, tiny_straight_run, tmp_path):
     out = tmp_path / "RUN"
-    proc = subprocess.run(_train_cmd(rel_dataset, out), env=_env(point), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(_train_cmd(tiny_dataset, out), env=_env(point), capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, f"fault {point} did not fire: rc {proc.returncode}\n{proc.stderr}"
     last = ck.load_checkpoint(out / "checkpoints" / "last.pt")  # always loadable after a kill
     assert last["epoch"] >= 1
     assert _history_epochs(out) == list(range(1, len(_history_epochs(out)) + 1))
-    proc = subprocess.run(_train_cmd(rel_dataset, out, "--resume"), env=_env(None), capture_output=True, text=True,
+    proc = subprocess.run(_train_cmd(tiny_dataset, out, "--resume"), env=_env(None), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert _history_epochs(out) == [1, 2, 3]  # no duplicated or lost epoch
-    assert_same_run(rel_straight, out)  # bit-identical weights, same history and best
+    assert_same_run(tiny_straight_run[0], out)  # bit-identical weights, same history and best
     _no_temporaries(out)
     assert sorted(p.name for p in (out / "samples").iterdir()) == [f"epoch_000{e}.png" for e in (1, 2, 3)]
 
 
 @pytest.mark.slow
-def test_sigterm_subprocess_exits_cleanly_and_resumes(rel_dataset, rel_straight, tmp_path):
+def test_sigterm_subprocess_exits_cleanly_and_resumes(tiny_dataset, tiny_straight_run, tmp_path):
     out = tmp_path / "RUN"
-    proc = subprocess.run(_train_cmd(rel_dataset, out), env=_env("step:6:sigterm"), capture_output=True, text=True,
+    proc = subprocess.run(_train_cmd(tiny_dataset, out), env=_env("step:6:sigterm"), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "stopped by SIGTERM" in proc.stderr and "Traceback" not in proc.stderr
     last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
     assert last["epoch"] == 1 and last["partial"]["steps_done"] == 2
-    proc = subprocess.run(_train_cmd(rel_dataset, out, "--resume"), env=_env(None), capture_output=True, text=True,
+    proc = subprocess.run(_train_cmd(tiny_dataset, out, "--resume"), env=_env(None), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert_same_run(rel_straight, out)
+    assert_same_run(tiny_straight_run[0], out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,31 +126,31 @@ def test_atomic_write_enospc_keeps_previous_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
 
 
-def test_disk_full_during_checkpoint_keeps_previous(rel_dataset, tmp_path, monkeypatch):
+def test_disk_full_during_checkpoint_keeps_previous(tiny_dataset, tmp_path, monkeypatch):
     """ENOSPC while writing epoch 2's last.pt: a one-line TrainingError, epoch 1's last.pt intact."""
     out = tmp_path / "RUN"
     monkeypatch.setenv("CYCLESCAN_FAULT", "write:last.pt:2:enospc")
     faults.reset()
     with pytest.raises(TrainingError, match=r"last\.pt: cannot write checkpoint .*previous checkpoint .* kept"):
-        _train(rel_dataset, out, "train.epochs=2", "train.checkpoint_every=5")
+        _train(tiny_dataset, out, "train.epochs=2", "train.checkpoint_every=5")
     last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
     assert last["epoch"] == 1 and last["step"] == 4
     _no_temporaries(out)
 
 
-def test_sigterm_mid_epoch_saves_resumable_checkpoint(rel_dataset, tmp_path, monkeypatch):
+def test_sigterm_mid_epoch_saves_resumable_checkpoint(tiny_dataset, tmp_path, monkeypatch):
     out = tmp_path / "RUN"
     monkeypatch.setenv("CYCLESCAN_FAULT", "step:2:sigterm")
     faults.reset()
     handler = signal.getsignal(signal.SIGTERM)
-    _train(rel_dataset, out, "train.epochs=1")  # returns normally
+    _train(tiny_dataset, out, "train.epochs=1")  # returns normally
     assert signal.getsignal(signal.SIGTERM) == handler  # handlers restored
     last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
     assert last["epoch"] == 0 and last["step"] == 2 and last["partial"]["steps_done"] == 2
     monkeypatch.delenv("CYCLESCAN_FAULT")
     from cyclescan.train.trainer import train
 
-    train(tiny_cfg("train.epochs=1"), rel_dataset["a_train"], rel_dataset["b_train"], out, resume=True,
+    train(tiny_cfg("train.epochs=1"), tiny_dataset["a_train"], tiny_dataset["b_train"], out, resume=True,
           progress=False, log=lambda _m: None)
     done = ck.load_checkpoint(out / "checkpoints" / "last.pt")
     assert done["epoch"] == 1 and done["step"] == 4 and done["partial"] is None
@@ -158,12 +158,12 @@ def test_sigterm_mid_epoch_saves_resumable_checkpoint(rel_dataset, tmp_path, mon
     # Mid-epoch resume is bit-exact (data order, augmentation RNG, pools, optimizer), not only
     # counted right: the same epoch without the stop gives identical weights.
     straight = tmp_path / "STRAIGHT"
-    train(tiny_cfg("train.epochs=1"), rel_dataset["a_train"], rel_dataset["b_train"], straight, progress=False,
+    train(tiny_cfg("train.epochs=1"), tiny_dataset["a_train"], tiny_dataset["b_train"], straight, progress=False,
           log=lambda _m: None)
     assert_same_run(straight, out)  # bit-identical weights, same history and best
 
 
-def test_nan_loss_stops_naming_step_and_keeps_last_good(rel_dataset, tmp_path, monkeypatch, capsys):
+def test_nan_loss_stops_naming_step_and_keeps_last_good(tiny_dataset, tmp_path, monkeypatch, capsys):
     """A NaN batch in epoch 2 (step 6): exit 1, one line naming the step and the loss; last.pt = epoch 1."""
     from cyclescan.train.data_setup import TrainData
 
@@ -178,7 +178,7 @@ def test_nan_loss_stops_naming_step_and_keeps_last_good(rel_dataset, tmp_path, m
     monkeypatch.setattr(TrainData, "epoch_batches", poisoned)
     out = tmp_path / "RUN"
     sets = [x for s in TINY + ["train.epochs=3"] for x in ("--set", s)]
-    rc = main(["train", "--a", str(rel_dataset["a_train"]), "--b", str(rel_dataset["b_train"]), "--out", str(out),
+    rc = main(["train", "--a", str(tiny_dataset["a_train"]), "--b", str(tiny_dataset["b_train"]), "--out", str(out),
                "--quiet", *sets])
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
     assert rc == 1 and len(err) == 1, err
