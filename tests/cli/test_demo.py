@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,18 @@ def test_demo_end_to_end_tiny(tmp_path: Path, capsys):
     page = (run / "report" / "index.html").read_text()
     assert "ciss → dess" in page and "dess → ciss" in page
     # A second call reuses the phantom and the finished run (resume), and only re-evaluates.
+    phantom_files = {p: p.stat().st_mtime_ns for p in (out / "phantom").rglob("*") if p.is_file()}
+    last = (run / "checkpoints" / "last.pt").read_bytes()
+    history = (run / "history.csv").read_text()
+    first = {d: json.loads((run / "eval" / f"metrics_{d}.json").read_text()) for d in ("a2b", "b2a")}
     assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "phantom").rglob("*") if p.is_file()} == phantom_files
+    assert (run / "checkpoints" / "last.pt").read_bytes() == last  # no epoch trained again
+    assert (run / "history.csv").read_text() == history
+    for d in ("a2b", "b2a"):
+        again = json.loads((run / "eval" / f"metrics_{d}.json").read_text())
+        assert again["epoch"] == first[d]["epoch"] == 2
+        assert again["summary"] == first[d]["summary"]  # same model, same volumes: same numbers
 
 
 def test_bad_counts_and_a_file_as_out_are_refused_before_anything_is_built(tmp_path: Path, capsys):
