@@ -169,25 +169,25 @@ def test_a_constant_truth_is_named(paired_set, tiny_checkpoint, tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zeros"]  # no z.json, z.csv or examples
 
 
-def test_two_volumes_with_one_pairing_name_are_refused(paired_set, tiny_checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize("flag,content", [("--target", "target"), ("--clean-target", "clean"),
+                                          ("--labels", "labels")])
+def test_two_volumes_with_one_pairing_name_are_refused(paired_set, tiny_checkpoint, tmp_path, capsys, flag, content):
     # a searched tree s1/, s2/ with the same file name: pairing by name would keep one of them
     # silently (which one depended on listing order), so it is a user error naming both files
     tree = tmp_path / "tree"
     for sub in ("s1", "s2"):
         (tree / sub).mkdir(parents=True)
-        shutil.copy(paired_set["target"] / "subject_0000.nii.gz", tree / sub / "subject_0000.nii.gz")
-    for flag in ("--target", "--clean-target", "--labels"):
-        args = _eval_args(paired_set, tiny_checkpoint, tmp_path / "m.json")
-        if flag == "--labels":
-            for sub in ("s1", "s2"):
-                shutil.copy(paired_set["labels"] / "subject_0000.nii.gz", tree / sub / "subject_0000.nii.gz")
-        args += [] if flag == "--target" else [flag, str(paired_set["target"])]
+        shutil.copy(paired_set[content] / "subject_0000.nii.gz", tree / sub / "subject_0000.nii.gz")
+    args = _eval_args(paired_set, tiny_checkpoint, tmp_path / "m.json")
+    if flag == "--target":
         args[args.index(flag) + 1] = str(tree)
-        assert main(args) == 2, flag
-        err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("warning:")]
-        assert len(err) == 1 and "share the pairing name 'subject_0000'" in err[0], (flag, err)
-        assert "s1/subject_0000.nii.gz" in err[0] and "s2/subject_0000.nii.gz" in err[0]
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["tree"], flag
+    else:
+        args += [flag, str(tree)]
+    assert main(args) == 2
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("warning:")]
+    assert len(err) == 1 and "share the pairing name 'subject_0000'" in err[0], err
+    assert "s1/subject_0000.nii.gz" in err[0] and "s2/subject_0000.nii.gz" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree"]
 
 
 def test_a_missing_clean_partner_is_named(paired_set, tiny_checkpoint, tmp_path, capsys):
