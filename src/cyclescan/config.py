@@ -133,6 +133,9 @@ class InferConfig:
     blend: Literal["gaussian", "constant"] = _f("gaussian", help="window blending")
     batch_size: int = _f(1, 1, None, "windows per forward pass")
     precision: Literal["auto", "fp32", "bf16"] = _f("auto", help="inference precision; auto = bf16 only where fast")
+    detail_sigma: float = _f(1.25, 0.0, 10.0, "ratio detail transfer (infer/detail.py): Gaussian width of the "
+                             "target/source ratio field in finest-voxel units; the output keeps the source's "
+                             "multiplicative fine structure at the model's local level; 0 = raw generator output")
 
 
 @dataclass

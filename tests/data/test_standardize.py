@@ -110,7 +110,8 @@ def test_translate_volume_standardizes_the_input():
     vol, _ = _volume(6, 2.0)
     scanner = (vol + 1.0) * 500.0  # scanner units 0..1000, air 0
     src = Volume(scanner, np.diag([2.0, 0.5, 0.5, 1.0]), {})
-    cfg = tiny_cfg("data.standardize=true", "data.patch_size=[16,48,48]", "infer.window=[16,48,48]")
+    cfg = tiny_cfg("data.standardize=true", "data.patch_size=[16,48,48]", "infer.window=[16,48,48]",
+                   "infer.detail_sigma=0")  # the standardization alone (the transfer: tests/infer/test_detail.py)
     ref = np.quantile(np.random.default_rng(7).normal(0.4, 0.2, 20_000).clip(-1, 1), np.linspace(0, 1, 256))
     unit = NormStats(-1.0, 1.0)  # denormalize = identity, so the output is the model-space result
     plain = translate_volume(src, Identity(), cfg, unit, divisor=1, device="cpu").array

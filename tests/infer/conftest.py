@@ -12,13 +12,14 @@ import torch
 from cyclescan.config import Config
 from cyclescan.data.normalize import NormStats
 
-# Tiny networks: 8x16x16 patches, 4 channels, 2 levels.
+# Tiny networks: 8x16x16 patches, 4 channels, 2 levels. The ratio detail transfer is off here so
+# these tests pin the raw pipeline (scale mapping, geometry); tests/infer/test_detail.py covers it.
 TINY = {
     "domains": {"a": "ciss", "b": "dess"},
     "data": {"patch_size": [8, 16, 16]},
     "generator": {"base_channels": 4, "depth": 2},
     "discriminator": {"base_channels": 4, "n_layers": 2},
-    "infer": {"window": [8, 16, 16], "overlap": 0.25, "precision": "fp32"},
+    "infer": {"window": [8, 16, 16], "overlap": 0.25, "precision": "fp32", "detail_sigma": 0.0},
 }
 STATS_A = NormStats(10.0, 500.0)
 STATS_B = NormStats(-100.0, 3000.0)

@@ -41,6 +41,13 @@ def add_precision_arg(p: argparse.ArgumentParser, help: str) -> None:  # noqa: A
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None, help=help)
 
 
+def add_detail_arg(p: argparse.ArgumentParser) -> None:
+    """``--detail-sigma S`` -> ``args.detail_sigma`` (None = the checkpoint's infer.detail_sigma)."""
+    p.add_argument("--detail-sigma", type=float, default=None, metavar="S",
+                   help="ratio detail transfer width in finest-voxel units (infer/detail.py); 0 = the raw "
+                        "generator output; default: infer.detail_sigma of the checkpoint")
+
+
 def add_subcommand(sub: argparse._SubParsersAction, name: str, *, help: str, description: str) -> argparse.ArgumentParser:  # noqa: A002
     """``sub.add_parser`` with the project's ``HELP_FORMATTER`` (defaults shown in ``--help``)."""
     return sub.add_parser(name, help=help, description=description, formatter_class=HELP_FORMATTER)

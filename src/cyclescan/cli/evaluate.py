@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cyclescan.cli.common import add_checkpoint_args, add_device_arg, add_precision_arg, add_subcommand, check_out
+from cyclescan.cli.common import (add_checkpoint_args, add_detail_arg, add_device_arg, add_precision_arg, add_subcommand,
+                                  check_out)
 
 
 def register(sub) -> None:
@@ -35,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="metrics.json", help="output JSON; the CSV is written beside it")
     p.add_argument("--save-translated", default=None, metavar="DIR", help="also write the model's translations (NIfTI) here")
     add_precision_arg(p, "inference precision; none = the checkpoint's infer.precision")
+    add_detail_arg(p)
     add_device_arg(p)
     p.add_argument("--quiet", action="store_true", help="print only the table")
     p.set_defaults(func=run)
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         target=Path(args.target), labels=opt(args.labels), clean_target=opt(args.clean_target),
         reference=opt(args.reference), label_map=load_label_map(args.label_map) if args.label_map else None,
         save_translated=opt(args.save_translated), device=args.device, precision=args.precision,
-        source_echo=args.source_echo, target_echo=args.target_echo,
+        source_echo=args.source_echo, target_echo=args.target_echo, detail_sigma=args.detail_sigma,
     )
     out = Path(args.out)
     check_out(out, folder=False, example="metrics_a2b.json")

@@ -7,6 +7,7 @@ import argparse
 from cyclescan.cli.common import (
     add_checkpoint_args,
     add_device_arg,
+    add_detail_arg,
     add_precision_arg,
     add_subcommand,
     option_overrides,
@@ -32,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--overlap", type=float, default=None, help="window overlap fraction in [0, 0.95]; default: infer.overlap")
     p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass; default: infer.batch_size")
     add_precision_arg(p, "inference precision (auto: bf16 only where bf16 convs are fast); default: infer.precision")
+    add_detail_arg(p)
     add_device_arg(p, "where the network runs (auto: cuda if available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of skipping them")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-file lines")
@@ -40,7 +42,8 @@ def register(sub) -> None:
 
 def _infer_overrides(args: argparse.Namespace) -> list[str]:
     return option_overrides(args, {"window": "infer.window", "overlap": "infer.overlap",
-                                   "batch_size": "infer.batch_size", "precision": "infer.precision"})
+                                   "batch_size": "infer.batch_size", "precision": "infer.precision",
+                                   "detail_sigma": "infer.detail_sigma"})
 
 
 def run(args: argparse.Namespace) -> int:

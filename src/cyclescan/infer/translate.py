@@ -69,7 +69,9 @@ def translate_volume(
     (cfg.data.orientation), optional resampling (cfg.data.target_spacing), percentile
     normalization to [-1, 1] with the volume's **own** statistics, padding with -1; then the
     generator window by window (cfg.infer: window, overlap, blend, batch_size, precision); then
-    every spatial step undone and [-1, 1] mapped to scanner units with ``target_stats``.
+    every spatial step undone and [-1, 1] mapped to scanner units with ``target_stats``; last, with
+    ``cfg.infer.detail_sigma`` > 0, the ratio detail transfer (infer/detail.py): the output keeps
+    the source's multiplicative fine structure (texture, bias field) at the model's local level.
 
     Args:
         vol: input Volume (array (D, H, W) in source scanner units, any orientation).
@@ -117,5 +119,9 @@ def translate_volume(
         raise CheckpointError(f"{vol.name}: the generator produced {bad} NaN/Inf voxel(s) from a finite "
                               "input; the checkpoint's weights are broken (NaN/Inf) or overflow; nothing written")
     out = prep.to_source(y, target_stats)
+    if cfg.infer.detail_sigma > 0:
+        from cyclescan.infer.detail import ratio_detail_transfer
+
+        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, cfg.infer.detail_sigma))
     out.meta = {**vol.meta, "translated": True}
     return out

@@ -56,6 +56,7 @@ class EvalInputs:
     precision: Optional[str] = None
     source_echo: Optional[int] = None  # echo of multi-echo DICOM / 4D NIfTI sources (1-based)
     target_echo: Optional[int] = None  # e.g. echo 1 -> echo 8 of the same MESE series
+    detail_sigma: Optional[float] = None  # infer.detail_sigma override (None = the checkpoint's)
 
 
 def volume_key(path: Path) -> str:
@@ -145,6 +146,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     cfg = checkpoint_config(ckpt)
     if inputs.precision:
         cfg.infer.precision = inputs.precision  # type: ignore[assignment]
+    if inputs.detail_sigma is not None:  # validated like --set (range, type): one clear error
+        cfg = cfg.with_overrides([f"infer.detail_sigma={inputs.detail_sigma}"])
     src_key, tgt_key = ("a", "b") if inputs.direction == "a2b" else ("b", "a")
     domains = {"a": cfg.domains.a, "b": cfg.domains.b}
     target_stats = _norm_stats(ckpt, tgt_key)
