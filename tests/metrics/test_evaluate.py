@@ -198,3 +198,38 @@ def test_a_missing_clean_partner_is_named(paired_set, tiny_checkpoint, tmp_path,
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if not ln.startswith("warning:")]
     assert len(err) == 1 and "no clean target volume named 'subject_0001'" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean"]
+
+
+def test_detail_sigma_applies_to_the_model_row_only_and_is_recorded(paired_set, tiny_checkpoint, tmp_path):
+    """--detail-sigma reaches the model's translation (saved volume = the transfer of the raw one),
+    leaves the baselines alone, and metrics.json says which width scored the model."""
+    from cyclescan.infer.detail import ratio_detail_transfer
+
+    docs, saved = {}, {}
+    for sig in (0.0, 1.25):
+        saved[sig] = tmp_path / f"tr{sig}"
+        docs[sig] = evaluate(EvalInputs(checkpoint=tiny_checkpoint, direction="a2b", source=paired_set["source"],
+                                        target=paired_set["target"], device="cpu", save_translated=saved[sig],
+                                        detail_sigma=sig))
+        assert docs[sig]["inputs"]["detail_sigma"] == sig
+    for name in ("subject_0000", "subject_0001"):
+        src = nib.load(str(paired_set["source"] / f"{name}.nii.gz"))
+        raw = np.asarray(nib.load(str(saved[0.0] / f"{name}.nii.gz")).dataobj, np.float32)
+        on = np.asarray(nib.load(str(saved[1.25] / f"{name}.nii.gz")).dataobj, np.float32)
+        spacing = tuple(float(s) for s in np.linalg.norm(src.affine[:3, :3], axis=0))
+        expected = ratio_detail_transfer(np.asarray(src.dataobj, np.float32), raw, spacing, 1.25)
+        np.testing.assert_allclose(on, expected, rtol=1e-4, atol=1e-3 * float(np.ptp(raw)))
+    s0, s1 = docs[0.0]["summary"]["target"], docs[1.25]["summary"]["target"]
+    assert s0["model"]["ssim"]["mean"] != s1["model"]["ssim"]["mean"]
+    for method in ("identity", "histmatch"):
+        assert s0[method]["ssim"]["mean"] == s1[method]["ssim"]["mean"]
+
+
+def test_a_negative_detail_sigma_is_one_clear_error(paired_set, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    rc = main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--direction", "a2b", "--source",
+               str(paired_set["source"]), "--target", str(paired_set["target"]), "--out", str(out),
+               "--device", "cpu", "--quiet", "--detail-sigma", "-0.5"])
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("warning:")]
+    assert rc != 0 and len(err) == 1 and "detail_sigma" in err[0] and "Traceback" not in err[0]
+    assert not out.exists() and not out.with_suffix(".csv").exists()

@@ -239,6 +239,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             "labels": str(inputs.labels) if inputs.labels else None,
             "reference": str(inputs.reference) if inputs.reference else "checkpoint",
             "source_echo": inputs.source_echo, "target_echo": inputs.target_echo,
+            "detail_sigma": float(cfg.infer.detail_sigma),  # the model row's ratio detail transfer
         },
         "metric_space": METRIC_SPACE,
         "methods": list(METHODS),
