@@ -98,6 +98,18 @@ def test_air_written_by_the_model_stays_exactly_air():
     assert out.min() >= floor - 1e-3
 
 
+def test_floors_are_zero_signal_not_the_darkest_voxel():
+    """A volume without air: the floors stay the zero-signal levels (source 0, translation the given
+    target ``lo``), so a uniform ratio of signals above them is reproduced, not one of the
+    differences from the darkest voxel."""
+    s = 100.0 + knee_like((8, 20, 20), seed=6) ** 2 / 300.0  # all tissue, darkest voxel ~100
+    t = 10.0 + 3.0 * s  # target lo 10, signal 3x the source's
+    out = ratio_detail_transfer(s, t, (1.0, 1.0, 1.0), 1.25, floor=10.0)
+    np.testing.assert_allclose(out, t, rtol=1e-2)  # eps = 1e-3 x p99.5 biases the ratio by < 1 %
+    wrong = ratio_detail_transfer(s, t, (1.0, 1.0, 1.0), 1.25, floor=None)  # floor = darkest voxel
+    assert np.max(np.abs(wrong - t) / t) > 0.1
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         ratio_detail_transfer(np.ones((2, 3, 4)), np.ones((2, 3, 5)), (1, 1, 1), 1.0)
@@ -112,7 +124,7 @@ def test_translate_volume_applies_it_after_the_target_scale_in_the_inputs_geomet
     on_cfg = dataclasses.replace(tiny_cfg, infer=dataclasses.replace(tiny_cfg.infer, detail_sigma=1.25))
     out = translate_volume(vol, gen, on_cfg, STATS_B)
     np.testing.assert_array_equal(out.affine, vol.affine)
-    expected = ratio_detail_transfer(vol.array, raw.array, vol.spacing, 1.25)
+    expected = ratio_detail_transfer(vol.array, raw.array, vol.spacing, 1.25, floor=STATS_B.lo)
     np.testing.assert_allclose(out.array, expected, rtol=1e-5, atol=1e-3)
     assert not np.allclose(out.array, raw.array)
     assert out.meta["translated"]
@@ -136,7 +148,7 @@ def test_translate_cli_detail_sigma_flag(tmp_path, nifti_dir, tiny_ckpt):
         outs[sig] = np.asarray(img.dataobj)
     vol_spacing = tuple(float(s) for s in np.linalg.norm(oblique_affine()[:3, :3], axis=0))
     src_arr = np.asarray(nib.load(str(src)).dataobj, np.float32)
-    expected = ratio_detail_transfer(src_arr, outs["0"], vol_spacing, 1.25)
+    expected = ratio_detail_transfer(src_arr, outs["0"], vol_spacing, 1.25, floor=STATS_B.lo)
     np.testing.assert_allclose(outs["1.25"], expected, rtol=1e-4, atol=1e-2)
 
 

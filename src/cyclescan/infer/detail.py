@@ -11,8 +11,8 @@ structure::
     out = f_t + (s - f_s) * G(t - f_t) / (G(s - f_s) + eps)
 
 with ``s`` the source and ``t`` the translation (both in the input's geometry), ``f_s`` and
-``f_t`` their floors (the volume minimum: zero MR signal; for the translation the target's air
-level the air gate writes), ``G`` an isotropic Gaussian (in mm) whose sigma is ``sigma`` times the
+``f_t`` their zero-signal floors (source: 0, or its minimum if that is negative; translation: the
+target's ``lo``, the level the air gate writes for air; both also hold when a volume has no air), ``G`` an isotropic Gaussian (in mm) whose sigma is ``sigma`` times the
 *finest* voxel spacing (so thick slices are smoothed less across slices, in voxels), and ``eps`` a
 small fraction of the source's high percentile. The width is tied to the finest voxel because
 the model's texture errors live at the voxel scale: the best sigma, selected on data not used for
@@ -52,6 +52,7 @@ def ratio_detail_transfer(
     spacing: Sequence[float],
     sigma: float,
     eps_fraction: float = 1e-3,
+    floor: float | None = None,
 ) -> np.ndarray:
     """The translation with the source's multiplicative fine structure (see the module doc).
 
@@ -59,7 +60,8 @@ def ratio_detail_transfer(
     in target units). spacing: voxel size in mm per axis. sigma: Gaussian width of the ratio
     field in units of the finest voxel spacing; 0 returns the translation unchanged.
     eps_fraction: ``eps`` as a fraction of the source's 99.5th percentile above its floor (keeps
-    the ratio finite in air).
+    the ratio finite in air). floor: the translation's zero-signal level (translate_volume passes
+    the target domain's ``lo``); None = the translation's minimum.
     Returns float32 (D, H, W) in target units, >= the translation's floor.
     """
     t = np.asarray(translated, dtype=np.float32)
@@ -69,7 +71,8 @@ def ratio_detail_transfer(
     if s.shape != t.shape:
         raise ValueError(f"source {s.shape} and translation {t.shape} differ in shape")
     sig = sigma_voxels(sigma, spacing)
-    fs, ft = float(s.min()), float(t.min())
+    fs = min(0.0, float(s.min()))
+    ft = float(t.min()) if floor is None else min(float(floor), float(t.min()))
     s0, t0 = s - fs, t - ft  # float32 throughout: whole volumes can be hundreds of MB
     eps = max(float(np.percentile(s0, 99.5)), 1e-12) * eps_fraction
     num = ndi.gaussian_filter(t0, sig, mode="nearest")

@@ -122,6 +122,7 @@ def translate_volume(
     if cfg.infer.detail_sigma > 0:
         from cyclescan.infer.detail import ratio_detail_transfer
 
-        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, cfg.infer.detail_sigma))
+        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, cfg.infer.detail_sigma,
+                                                  floor=target_stats.lo))
     out.meta = {**vol.meta, "translated": True}
     return out
