@@ -37,7 +37,9 @@ def _metrics(direction: str, src: str, tgt: str, rng: np.random.Generator) -> di
     return {
         "format": "cyclescan-metrics", "format_version": 1, "created": "2025-01-01T00:00:00",
         "checkpoint": "RUN/checkpoints/best.pt", "epoch": 6, "step": 60, "direction": direction,
-        "source_domain": src, "target_domain": tgt, "inputs": {}, "metric_space": "test space",
+        "source_domain": src, "target_domain": tgt, "metric_space": "test space",
+        # a2b as written now (the model's detail transfer recorded), b2a as older files (no key)
+        "inputs": {"detail_sigma": 1.25} if direction == "a2b" else {},
         "methods": ["model", "identity", "histmatch"], "truths": ["clean", "target"],
         "metrics": ["kl", "psnr", "ssim", "mae", "ncc", "cartilage_rel_error", "fluid_rel_error",
                     "acl_rel_error", "acl_norm_rel_error"],

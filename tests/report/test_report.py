@@ -46,6 +46,7 @@ def test_report_images_exist_and_page_is_self_contained(built_report: Path):
                  "lambda_cycle", "steps/s", "Best epoch", "Report machine"):
         assert text in page, text
     assert '<td class="best">' in page
+    assert page.count("ratio detail transfer σ 1.25") == 1  # a2b records it; b2a (older file) has none
 
 
 def test_cli_on_a_run_without_evaluation_or_samples(fake_run: Path, capsys):
