@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal, Optional, Sequence
 
 from cyclescan.config import Config
 from cyclescan.errors import InputError
-from cyclescan.io.nifti import NIFTI_SUFFIXES
+from cyclescan.io.nifti import volume_stem
 
 OutputFormat = Literal["nifti", "dicom"]
 
@@ -38,14 +38,6 @@ class JobResult:
     status: Literal["written", "skipped"]
     seconds: float = 0.0
     shape: tuple[int, ...] = field(default_factory=tuple)
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suf in NIFTI_SUFFIXES[::-1]:  # '.nii.gz' before '.nii'
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return name
 
 
 def _discover(path: Path) -> list[Path]:
@@ -77,7 +69,7 @@ def plan_jobs(inputs: Sequence[str | Path], out_dir: str | Path, fmt: OutputForm
             if out_in_arg and out_abs in src.resolve().parents:
                 skipped += 1
                 continue
-            base = _stem(src) + (f"_echo{echo}" if echo is not None else "")
+            base = volume_stem(src) + (f"_echo{echo}" if echo is not None else "")
             out = out_dir / (base + ".nii.gz" if fmt == "nifti" else base)
             if out.resolve() == src.resolve():
                 raise InputError(f"{src}: output would overwrite the input; choose another --out folder")

@@ -30,6 +30,17 @@ def is_nifti_path(path: Path) -> bool:
     return path.name.lower().endswith(NIFTI_SUFFIXES)
 
 
+def volume_stem(path: Path) -> str:
+    """A volume's name without .nii/.nii.gz (any case; a DICOM folder keeps its name): the name
+    outputs are written under and the key that pairs volumes across folders (evaluate, the
+    trainer's paired-validation check)."""
+    name = Path(path).name
+    for suf in sorted(NIFTI_SUFFIXES, key=len, reverse=True):  # '.nii.gz' before '.nii'
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
 def read_nifti(path: str | Path, echo: int | None = None) -> Volume:
     """Read a 3D NIfTI, or volume ``echo`` (1-based) of a 4D one, as float32 (D, H, W).
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from cyclescan.errors import InputError
+from cyclescan.io.nifti import volume_stem
 from cyclescan.metrics import baselines as bl
 from cyclescan.metrics.kl import histogram_kl, normalized_histogram
 from cyclescan.metrics.paired import own_normalize, paired_scores
@@ -36,7 +37,6 @@ METRIC_SPACE = (
     "each volume normalized by its own percentile stats (data.norm_*_percentile, foreground) to "
     "[-1,1], mapped to [0,1]; paired metrics inside the truth's foreground mask; PSNR data range 1"
 )
-_NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
 @dataclass
@@ -61,11 +61,7 @@ class EvalInputs:
 
 def volume_key(path: Path) -> str:
     """Pairing key of a volume: the file name without .nii/.nii.gz (the folder name for DICOM)."""
-    name = path.name
-    for suf in _NIFTI_SUFFIXES:
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return name
+    return volume_stem(path)
 
 
 def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from cyclescan.config import Config
 from cyclescan.errors import InputError
+from cyclescan.io.nifti import volume_stem
 from cyclescan.train.distributed import DistContext
 from cyclescan.train.validation import ValVolume
 
@@ -122,22 +123,14 @@ def build_train_data(cfg: Config, a_dir, b_dir, val_a, val_b, ctx: DistContext,
     if files_va and files_vb and ctx.is_main:
         val = UnpairedPatchDataset(files_va, files_vb, cfg.data, train=False, seed=cfg.train.seed)
         val.set_standardization(std_ref)  # the *training* reference, as translation will use
-        data.val_a = [ValVolume(_stem(f), val.array("a", i), _spacing(val.volume("a", i).affine))
+        data.val_a = [ValVolume(volume_stem(f), val.array("a", i), _spacing(val.volume("a", i).affine))
                       for i, f in enumerate(files_va)]
-        data.val_b = [ValVolume(_stem(f), val.array("b", i), _spacing(val.volume("b", i).affine))
+        data.val_b = [ValVolume(volume_stem(f), val.array("b", i), _spacing(val.volume("b", i).affine))
                       for i, f in enumerate(files_vb)]
         data.val_patches = val
     log(f"data: {len(files_a)} {cfg.domains.a} + {len(files_b)} {cfg.domains.b} training volumes, "
         f"{len(files_va)} + {len(files_vb)} validation volumes" + (" (paired)" if data.paired else ""))
     return data
-
-
-def _stem(path) -> str:
-    name = Path(str(path)).name
-    for ext in (".nii.gz", ".nii"):
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return name
 
 
 def _spacing(affine: np.ndarray) -> tuple[float, float, float]:
