@@ -3,10 +3,9 @@
 Two MR acquisitions of the same knee share proton density, the receive-coil bias field and the
 tissue texture, all *multiplicative*; the contrast change between them is a per-tissue factor
 that is smooth inside a tissue. So the target is close to ``source x r`` with ``r`` a smooth
-ratio field. A small CycleGAN gets the tissue *levels* right but not the texture inside a
-tissue (measured on the phantom: within-tissue correlation with the truth -0.15 to -0.24,
-docs/results.md section 1). This post-process keeps the model's local level and the source's
-structure::
+ratio field. A small CycleGAN gets the tissue *levels* roughly right but blurs borders and thin
+structures and inverts texture (phantom error budget, docs/results.md section 1). This
+post-process keeps the model's local level and the source's fine structure::
 
     out = f_t + (s - f_s) * G(t - f_t) / (G(s - f_s) + eps)
 
