@@ -32,14 +32,26 @@ DIRS = {"a2b": ("ciss", "dess"), "b2a": ("dess", "ciss")}
 
 
 def evaluate_ckpt(ckpt: Path, phantom: Path, direction: str, out_json: Path, log: list[str]) -> dict[str, Any]:
-    """`cyclescan evaluate` of one checkpoint on the phantom's paired test set (reused if present)."""
+    """`cyclescan evaluate` of one checkpoint on the phantom's paired test set (reused if present and
+    scored with the same detail transfer the checkpoint's config asks for now; a metrics file
+    written before the transfer existed, or with another width, is evaluated again)."""
     src, tgt = DIRS[direction]
-    if not out_json.is_file():
+    if not _reusable(out_json, ckpt):
         run_cli(["evaluate", "--checkpoint", ckpt, "--direction", direction, "--source", phantom / "test" / src,
                  "--target", phantom / "test" / tgt, "--clean-target", phantom / "test" / "clean" / tgt,
                  "--labels", phantom / "test" / "labels", "--label-map", phantom / "phantom.json",
                  "--out", out_json, "--quiet"], log)
     return load_summary(out_json)
+
+
+def _reusable(out_json: Path, ckpt: Path) -> bool:
+    if not out_json.is_file():
+        return False
+    from cyclescan.train.checkpoint import checkpoint_config, load_checkpoint
+
+    recorded = json.loads(out_json.read_text()).get("inputs", {}).get("detail_sigma")
+    wanted = float(checkpoint_config(load_checkpoint(ckpt)).infer.detail_sigma)
+    return recorded is not None and float(recorded) == wanted
 
 
 def read_history(run_dir: Path) -> list[dict[str, str]]:

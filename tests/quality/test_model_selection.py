@@ -31,3 +31,22 @@ def test_no_overlap_between_validated_and_kept_epochs_is_an_error(phantom_qualit
 def test_best_epoch_is_the_last_flagged_row(phantom_quality):
     assert phantom_quality._best_epoch(_hist({1: 0.5, 2: 0.3, 3: 0.4}, best={1, 2})) == 2
     assert phantom_quality._best_epoch(_hist({1: 0.5, 2: 0.6})) == 2  # none flagged: the last epoch
+
+
+def test_cached_metrics_are_reused_only_when_scored_with_the_same_detail_transfer(phantom_quality, tmp_path,
+                                                                                 monkeypatch):
+    """A metrics file from before the detail transfer (no inputs.detail_sigma) or with another width
+    is stale: phantom_quality evaluates again instead of reporting old numbers as new."""
+    import json
+    import types
+
+    import cyclescan.train.checkpoint as ck
+
+    cfg = types.SimpleNamespace(infer=types.SimpleNamespace(detail_sigma=1.25))
+    monkeypatch.setattr(ck, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(ck, "checkpoint_config", lambda ckpt: cfg)
+    out = tmp_path / "m.json"
+    assert not phantom_quality._reusable(out, tmp_path / "c.pt")  # missing
+    for inputs, ok in (({}, False), ({"detail_sigma": 0.0}, False), ({"detail_sigma": 1.25}, True)):
+        out.write_text(json.dumps({"inputs": inputs}))
+        assert phantom_quality._reusable(out, tmp_path / "c.pt") is ok, inputs
