@@ -174,3 +174,15 @@ def test_identity_generator_is_unchanged_by_the_transfer_inside_the_tissue(tiny_
     inner = (x > lo) & (x < hi)
     rel = np.abs(out.array - raw.array)[inner] / (STATS_B.hi - STATS_B.lo)
     assert np.median(rel) < 0.02
+
+
+def test_not_applied_twice_when_the_generator_does_it_in_training(tiny_cfg):
+    """generator.detail_sigma_vox puts the transfer inside the net; translate must not add it again."""
+    x = knee_like((10, 24, 20), seed=7)
+    vol = Volume(x, np.eye(4), {"path": "m.nii.gz"})
+    in_net = dataclasses.replace(tiny_cfg, generator=dataclasses.replace(tiny_cfg.generator,
+                                                                          detail_sigma_vox=[0.4, 1.25, 1.25]))
+    on = dataclasses.replace(in_net, infer=dataclasses.replace(in_net.infer, detail_sigma=1.25))
+    a = translate_volume(vol, torch.nn.Identity(), on, STATS_B, divisor=1).array
+    b = translate_volume(vol, torch.nn.Identity(), in_net, STATS_B, divisor=1).array  # tiny_cfg: sigma 0
+    np.testing.assert_array_equal(a, b)

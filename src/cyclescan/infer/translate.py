@@ -119,7 +119,7 @@ def translate_volume(
         raise CheckpointError(f"{vol.name}: the generator produced {bad} NaN/Inf voxel(s) from a finite "
                               "input; the checkpoint's weights are broken (NaN/Inf) or overflow; nothing written")
     out = prep.to_source(y, target_stats)
-    if cfg.infer.detail_sigma > 0:
+    if cfg.infer.detail_sigma > 0 and not cfg.generator.detail_sigma_vox:  # not twice: the net does it
         from cyclescan.infer.detail import ratio_detail_transfer
 
         out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, cfg.infer.detail_sigma,

@@ -4,6 +4,8 @@
            (+ histogram base, nets/quantile_map.py)
     -> tanh, or the source x exp(logits) (``output="log_ratio"``, nets/log_ratio.py)
     -> optional air gate (nets/gate.py): source air -> -1
+    -> optional, experimental: the ratio detail transfer in model space (nets/detail_stage.py; set
+       by nets/registry.py from generator.detail_sigma_vox, no parameters)
 
 A mixin rather than a submodule so the parameters keep their names (``intensity.*``, ``base.*``)
 in the generators' state dicts, and checkpoints written before this module existed still load.
@@ -30,8 +32,9 @@ class OutputStage:
     output: str
 
     def init_output_stage(self, *, in_channels: int, out_channels: int, air_gate: AirGate | None,
-                          intensity_hidden: int, histogram_base: bool, output: str) -> None:
+                          intensity_hidden: int, histogram_base: bool, output: str, detail=None) -> None:
         self.air_gate = air_gate
+        self.detail = detail
         self.output = output
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.base = QuantileMap() if histogram_base else None
@@ -39,4 +42,5 @@ class OutputStage:
     def output_stage(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """logits (B, C_out, D, H, W), source x (B, C_in, D, H, W) -> (B, C_out, D, H, W) in [-1, 1]."""
         y = finish(output_logits(logits, x, self.intensity, self.base), x, self.output)
-        return y if self.air_gate is None else self.air_gate(x, y)
+        y = y if self.air_gate is None else self.air_gate(x, y)
+        return y if self.detail is None else self.detail(x, y)

@@ -30,12 +30,20 @@ def _air_gate(g: GeneratorConfig) -> AirGate | None:
     return AirGate(margin=g.air_gate_margin) if g.air_gate else None
 
 
+def _with_detail(net: nn.Module, g: GeneratorConfig) -> nn.Module:
+    if g.detail_sigma_vox:
+        from cyclescan.nets.detail_stage import DetailStage
+
+        net.detail = DetailStage(g.detail_sigma_vox)
+    return net
+
+
 def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
-    return UNet3d(
+    return _with_detail(UNet3d(
         patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
         air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
         histogram_base=g.histogram_base, output=g.output,
-    )
+    ), g)
 
 
 def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
