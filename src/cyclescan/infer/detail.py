@@ -11,17 +11,19 @@ post-process keeps the model's local level and the source's fine structure::
 
 with ``s`` the source and ``t`` the translation (both in the input's geometry), ``f_s`` and
 ``f_t`` their zero-signal floors (source: 0, or its minimum if that is negative; translation: the
-target's ``lo``, the level the air gate writes for air; both also hold when a volume has no air), ``G`` an isotropic Gaussian (in mm) whose sigma is ``sigma`` times the
-*finest* voxel spacing (so thick slices are smoothed less across slices, in voxels), and ``eps`` a
-small fraction of the source's high percentile. The width is tied to the finest voxel because
-the model's texture errors live at the voxel scale: the best sigma, selected on data not used for
-testing, was 1.25-1.3 in-plane voxels both on the phantom (1.17 mm voxels) and on the real knee
-(0.625 mm voxels), docs/results.md. In a voxel neighbourhood inside one tissue ``out`` is the source
-times that tissue's level ratio; where the translation is air (``t = f_t``) the output stays
-exactly ``f_t``. Structure finer than the Gaussian (texture, noise, sharp edges) comes from the
-source; structure coarser than it (tissue levels, the bias field) from the model. Known cost:
-within ~2 sigma of a border between two tissues whose contrast inverts, the ratio mixes both
-sides (a halo); it reads nothing but the source and the model's output (no truth, no pairs).
+target's ``lo``, the level the air gate writes for air; both also hold when a volume has no
+air), ``G`` an isotropic Gaussian (in mm) whose sigma is ``sigma`` times the *finest* voxel
+spacing (so thick slices are smoothed less across slices, in voxels), and ``eps`` a small fraction
+of the source's high percentile. The width is tied to the finest voxel because the model's
+errors at borders live at its voxel scale: the best width, selected on data not used for testing,
+was 1-1.5 in-plane voxels both on the phantom (1.17 mm voxels) and on the real knee (0.625 mm
+voxels), docs/results.md. In a neighbourhood inside one tissue ``out`` is the source times that
+tissue's level ratio; where the translation is air (``t = f_t``) the output stays exactly
+``f_t``. Structure finer than the Gaussian (edges, partial-volume borders, thin structures,
+texture and noise) comes from the source; structure coarser than it (tissue levels, the bias
+field) from the model. Known costs: within ~2 sigma of a border between two tissues whose
+contrast inverts, the ratio mixes both sides (a halo); the source's noise is carried over, scaled
+by the ratio. It reads nothing but the source and the model's output (no truth, no pairs).
 
 Hand-written on scipy.ndimage.gaussian_filter because this is a ratio of two smoothed signals
 (a "ratio image"), which no field library offers as one call; a guided filter (local linear fit)
