@@ -43,3 +43,10 @@ def test_generator_with_it_trains_and_keeps_its_state_dict_keys():
     grads = [p.grad for p in g.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(t).all() for t in grads)
     assert any(float(t.abs().sum()) > 0 for t in grads)
+
+
+def test_resnet_generator_gets_it_too():
+    cfg = Config().with_overrides(["generator.arch=resnet", "generator.base_channels=4", "generator.depth=2",
+                                   "generator.n_res_blocks=1", "data.patch_size=[8,16,16]",
+                                   "generator.detail_sigma_vox=[0.4,1.25,1.25]"])
+    assert isinstance(build_generator(cfg, [8, 16, 16]).detail, DetailStage)

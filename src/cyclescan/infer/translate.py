@@ -71,7 +71,8 @@ def translate_volume(
     generator window by window (cfg.infer: window, overlap, blend, batch_size, precision); then
     every spatial step undone and [-1, 1] mapped to scanner units with ``target_stats``; last, with
     ``cfg.infer.detail_sigma`` > 0, the ratio detail transfer (infer/detail.py): the output keeps
-    the source's multiplicative fine structure (texture, bias field) at the model's local level.
+    the source's fine structure (edges, thin structures, texture, noise) at the model's local level
+    (skipped when the generator applies it itself, ``generator.detail_sigma_vox``).
 
     Args:
         vol: input Volume (array (D, H, W) in source scanner units, any orientation).

@@ -28,6 +28,9 @@ def _kernel(sigma: float) -> torch.Tensor:
 
 
 class DetailStage(nn.Module):
+    """``forward(x, y)``: source x and generator output y (B, C, D, H, W) in [-1, 1] -> y with x's
+    fine structure, in [-1, 1]. Kernels are non-persistent buffers (no state-dict keys)."""
+
     def __init__(self, sigma: Sequence[float], eps: float = 1e-3) -> None:
         super().__init__()
         self.sigma = tuple(float(s) for s in sigma)
@@ -49,7 +52,8 @@ class DetailStage(nn.Module):
             shape[2 + axis] = k.numel()
             pad = [0, 0, 0, 0, 0, 0]
             pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = r
-            v = F.conv3d(F.pad(v, pad, mode="replicate"), k.view(shape).expand(c, 1, *shape[2:]).contiguous(), groups=c)
+            weight = k.view(shape).expand(c, 1, *shape[2:]).contiguous()
+            v = F.conv3d(F.pad(v, pad, mode="replicate"), weight, groups=c)
         return v
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -27,14 +27,15 @@ class OutputStage:
     ``nn.Module.__init__``) and return :meth:`output_stage` of the body's logits from ``forward``."""
 
     air_gate: AirGate | None
+    detail: nn.Module | None
     intensity: nn.Module | None
     base: QuantileMap | None
     output: str
 
     def init_output_stage(self, *, in_channels: int, out_channels: int, air_gate: AirGate | None,
-                          intensity_hidden: int, histogram_base: bool, output: str, detail=None) -> None:
+                          intensity_hidden: int, histogram_base: bool, output: str) -> None:
         self.air_gate = air_gate
-        self.detail = detail
+        self.detail = None  # nets/registry.py attaches a DetailStage when generator.detail_sigma_vox
         self.output = output
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.base = QuantileMap() if histogram_base else None

@@ -31,6 +31,7 @@ def _air_gate(g: GeneratorConfig) -> AirGate | None:
 
 
 def _with_detail(net: nn.Module, g: GeneratorConfig) -> nn.Module:
+    """Attach the experimental in-network detail transfer (parameter-free: no state-dict keys)."""
     if g.detail_sigma_vox:
         from cyclescan.nets.detail_stage import DetailStage
 
@@ -39,11 +40,11 @@ def _with_detail(net: nn.Module, g: GeneratorConfig) -> nn.Module:
 
 
 def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
-    return _with_detail(UNet3d(
+    return UNet3d(
         patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
         air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
         histogram_base=g.histogram_base, output=g.output,
-    ), g)
+    )
 
 
 def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
@@ -97,7 +98,7 @@ def build_generator(
     """
     g = _section(cfg, "generator")
     patch = _check_patch(patch_size, required_divisor(g, patch_size), f"generator.arch={g.arch} depth={g.depth}")
-    net = init_weights(GENERATORS[g.arch](g, patch), generator=generator)
+    net = _with_detail(init_weights(GENERATORS[g.arch](g, patch), generator=generator), g)  # any arch
     head = getattr(net, "head", None)
     if isinstance(head, nn.Conv3d):
         init_output_head(head, generator=generator)
