@@ -5,8 +5,8 @@ subjects every K steps. The quick experiment loop behind the demo recipe (docs/r
     .venv/bin/python scripts/learning_curve.py --phantom demo_out/phantom --steps 300 --every 75 \
         --set loss.identity_weight=0 --set optim.lr=0.0005 --set "data.patch_size=[8,64,64]"
 
-Scores (SSIM, PSNR) use the evaluation's metric functions against the noise-free truth, but with
-one whole-volume generator pass and no trip through scanner units (`cyclescan evaluate` does the
+Scores (SSIM, PSNR; raw and with the ratio detail transfer) use the evaluation's metric functions
+against the noise-free truth, but with one whole-volume generator pass and no trip through scanner units (`cyclescan evaluate` does the
 sliding window and de-normalization), so they track `evaluate` closely without being identical.
 Prints one line per checkpoint; ``--json`` writes them; ``--figure`` saves middle slices at the end.
 """
@@ -44,6 +44,7 @@ class TestPair:
     inputs: dict[str, torch.Tensor]
     truth01: dict[str, np.ndarray]
     mask: dict[str, np.ndarray]
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # mm (D, H, W), for the detail transfer
 
 
 def directions(cfg) -> dict[str, tuple[str, str]]:
@@ -59,15 +60,21 @@ def load_tests(phantom: Path, contrasts: tuple[str, str], n: int) -> list[TestPa
     for f in names:
         inputs, truth01, mask = {}, {}, {}
         for k in contrasts:
-            inputs[k] = torch.from_numpy(own_normalize(read_volume(phantom / "test" / k / f).array))[None, None]
+            vol = read_volume(phantom / "test" / k / f)
+            inputs[k] = torch.from_numpy(own_normalize(vol.array))[None, None]
             truth01[k], mask[k] = truth_in_metric_space(read_volume(phantom / "test" / "clean" / k / f).array)
-        tests.append(TestPair(inputs, truth01, mask))
+        tests.append(TestPair(inputs, truth01, mask, vol.spacing))
     return tests
 
 
 @torch.no_grad()
-def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str]]) -> dict[str, dict[str, float]]:
-    """direction -> mean {ssim, psnr} over the test subjects (whole-volume pass, eval mode)."""
+def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str]],
+          detail_sigma: float = 1.25) -> dict[str, dict[str, float]]:
+    """direction -> mean {ssim, psnr} of the raw output and {ssim_detail, psnr_detail} with the
+    ratio detail transfer (infer/detail.py, here in model space: source + 1 and output floor -1)
+    over the test subjects (whole-volume pass, eval mode)."""
+    from cyclescan.infer.detail import ratio_detail_transfer
+
     model.train(False)
     out = {}
     for d, (src, tgt) in dirs.items():
@@ -75,8 +82,12 @@ def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str
         for t in tests:
             y = model.translate(t.inputs[src], d)[0, 0].float().numpy()
             s = paired_scores((own_normalize(y) + 1) / 2, t.truth01[tgt], t.mask[tgt])
-            rows.append((s.ssim, s.psnr))
-        out[d] = {"ssim": float(np.mean([r[0] for r in rows])), "psnr": float(np.mean([r[1] for r in rows]))}
+            x1 = t.inputs[src][0, 0].numpy() + 1.0
+            yd = ratio_detail_transfer(x1, y, t.spacing, detail_sigma, floor=-1.0)
+            sd = paired_scores((own_normalize(yd) + 1) / 2, t.truth01[tgt], t.mask[tgt])
+            rows.append((s.ssim, s.psnr, sd.ssim, sd.psnr))
+        m = np.mean(np.asarray(rows), axis=0)
+        out[d] = {"ssim": float(m[0]), "psnr": float(m[1]), "ssim_detail": float(m[2]), "psnr_detail": float(m[3])}
     model.train(True)
     return out
 
