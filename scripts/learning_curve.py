@@ -6,8 +6,9 @@ subjects every K steps. The quick experiment loop behind the demo recipe (docs/r
         --set loss.identity_weight=0 --set optim.lr=0.0005 --set "data.patch_size=[8,64,64]"
 
 Scores (SSIM, PSNR; raw and with the ratio detail transfer) use the evaluation's metric functions
-against the noise-free truth, but with one whole-volume generator pass and no trip through scanner units (`cyclescan evaluate` does the
-sliding window and de-normalization), so they track `evaluate` closely without being identical.
+against the noise-free truth, but with one whole-volume generator pass and no trip through scanner
+units (`cyclescan evaluate` does the sliding window and de-normalization), so they track
+`evaluate` closely without being identical.
 Prints one line per checkpoint; ``--json`` writes them; ``--figure`` saves middle slices at the end.
 """
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 from pathlib import Path
@@ -47,11 +48,16 @@ def evaluate_ckpt(ckpt: Path, phantom: Path, direction: str, out_json: Path, log
 def _reusable(out_json: Path, ckpt: Path) -> bool:
     if not out_json.is_file():
         return False
+    recorded = json.loads(out_json.read_text()).get("inputs", {}).get("detail_sigma")
+    return recorded is not None and float(recorded) == _wanted_detail_sigma(Path(ckpt))
+
+
+@functools.lru_cache(maxsize=None)
+def _wanted_detail_sigma(ckpt: Path) -> float:
+    """infer.detail_sigma of a checkpoint's config, read once per checkpoint (both directions ask)."""
     from cyclescan.train.checkpoint import checkpoint_config, load_checkpoint
 
-    recorded = json.loads(out_json.read_text()).get("inputs", {}).get("detail_sigma")
-    wanted = float(checkpoint_config(load_checkpoint(ckpt)).infer.detail_sigma)
-    return recorded is not None and float(recorded) == wanted
+    return float(checkpoint_config(load_checkpoint(ckpt)).infer.detail_sigma)
 
 
 def read_history(run_dir: Path) -> list[dict[str, str]]:
