@@ -33,7 +33,8 @@ def result(paired_set, tiny_checkpoint):
 def test_schema_and_pairing(result):
     assert result["format"] == "cyclescan-metrics" and result["format_version"] == 1
     assert (result["source_domain"], result["target_domain"], result["epoch"]) == ("ciss", "dess", 3)
-    assert result["methods"] == ["model", "identity", "histmatch"]
+    # histmatch_detail: the default detail transfer (infer.detail_sigma 1.25) is on for the model
+    assert result["methods"] == ["model", "identity", "histmatch", "histmatch_detail"]
     assert result["truths"] == ["clean", "target"]  # the noise-free truth is the headline
     assert [s["name"] for s in result["subjects"]] == ["subject_0000", "subject_0001"]  # unpaired ignored
     for s in result["subjects"]:
@@ -99,8 +100,8 @@ def test_cli_writes_json_csv_and_table(paired_set, tiny_checkpoint, tmp_path, ca
     assert doc["direction"] == "b2a" and doc["truths"] == ["target"]
     assert (out.parent / doc["examples"]).is_file()
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
-    assert {r["method"] for r in rows} == {"model", "identity", "histmatch"}
-    assert [r["subject"] for r in rows].count("mean") == 3
+    assert {r["method"] for r in rows} == {"model", "identity", "histmatch", "histmatch_detail"}
+    assert [r["subject"] for r in rows].count("mean") == 4
     assert math.isclose(float(rows[0]["ssim"]), doc["subjects"][0]["scores"]["target"]["model"]["ssim"])
     table = capsys.readouterr().out
     assert "histmatch" in table and "SSIM" in table and "b2a: dess -> ciss" in table
@@ -223,6 +224,43 @@ def test_detail_sigma_applies_to_the_model_row_only_and_is_recorded(paired_set, 
     assert s0["model"]["ssim"]["mean"] != s1["model"]["ssim"]["mean"]
     for method in ("identity", "histmatch"):
         assert s0[method]["ssim"]["mean"] == s1[method]["ssim"]["mean"]
+    # The baseline with the same post-process exists only when the model row has it.
+    assert docs[0.0]["methods"] == ["model", "identity", "histmatch"] and "histmatch_detail" not in s0
+    assert docs[1.25]["methods"][-1] == "histmatch_detail"
+
+
+def test_histmatch_detail_is_histogram_matching_through_the_models_transfer(paired_set, tiny_checkpoint):
+    """The row recomputed by hand from public pieces: match the source's own-normalized foreground
+    to the checkpoint's target quantiles, put it on the target scale, apply the ratio transfer
+    at the model's width and floor, score it like the model."""
+    from cyclescan.data.normalize import NormStats, denormalize, foreground_mask
+    from cyclescan.infer.detail import ratio_detail_transfer
+    from cyclescan.metrics import baselines as bl
+    from cyclescan.metrics.paired import own_normalize, paired_scores
+    from cyclescan.train.checkpoint import checkpoint_config, load_checkpoint
+
+    doc = evaluate(EvalInputs(checkpoint=tiny_checkpoint, direction="a2b", source=paired_set["source"],
+                              target=paired_set["target"], device="cpu", detail_sigma=2.0))
+    ckpt = load_checkpoint(tiny_checkpoint)
+    d = checkpoint_config(ckpt).data
+    stats = NormStats.from_dict(ckpt["norm"]["b"])
+
+    def own01(a):
+        return (own_normalize(a, d.norm_lower_percentile, d.norm_upper_percentile, d.norm_foreground_mask) + 1) / 2
+
+    for subj in doc["subjects"]:
+        img = nib.load(str(paired_set["source"] / f"{subj['name']}.nii.gz"))
+        src = np.asarray(img.dataobj, np.float32)
+        tgt = np.asarray(nib.load(str(paired_set["target"] / f"{subj['name']}.nii.gz")).dataobj, np.float32)
+        src_norm = own_normalize(src, d.norm_lower_percentile, d.norm_upper_percentile, d.norm_foreground_mask)
+        hm = bl.histogram_match(src_norm, bl.reference_from_checkpoint(ckpt, "b"),
+                                mask=foreground_mask(src).astype(bool))
+        spacing = tuple(float(s) for s in np.linalg.norm(img.affine[:3, :3], axis=0))
+        hmd = ratio_detail_transfer(src, denormalize(hm, stats), spacing, 2.0, floor=stats.lo)
+        want = paired_scores(own01(hmd), own01(tgt), foreground_mask(tgt).astype(bool))
+        got = subj["scores"]["target"]["histmatch_detail"]
+        assert got["ssim"] == pytest.approx(want.ssim, abs=1e-5) and got["psnr"] == pytest.approx(want.psnr, abs=1e-3)
+        assert got["ssim"] != subj["scores"]["target"]["histmatch"]["ssim"]  # the transfer changed it
 
 
 def test_a_negative_detail_sigma_is_one_clear_error(paired_set, tiny_checkpoint, tmp_path, capsys):

@@ -4,7 +4,11 @@ For every source volume whose file name also exists in the target folder (a pair
 phantom's test set), in one run and on the same inputs:
 
 - **model**: ``infer.translate_volume`` with the checkpoint's generator for the direction;
-- **identity** and **histmatch** baselines (``metrics.baselines``).
+- **identity** and **histmatch** baselines (``metrics.baselines``);
+- **histmatch_detail** when the model row gets the ratio detail transfer (``infer.detail_sigma``
+  > 0, infer/detail.py): histogram matching put on the target scale with the target domain's
+  stats, then the same transfer at the same width. It tells whether a gain over histogram
+  matching comes from the network or from the post-process alone.
 
 Scores per method and per truth (the given ``target`` and, if given, the noise-free ``clean``
 target, which becomes the headline truth): the report's histogram KL (``metrics.kl``; both volumes
@@ -156,6 +160,9 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     generator = build_generator_from_checkpoint(ckpt, inputs.direction).to(device)
     std_ref = source_reference(ckpt, cfg, inputs.direction)
 
+    # The baseline with the model's post-process, only when translate_volume applies it.
+    detail_sigma = float(cfg.infer.detail_sigma) if not cfg.generator.detail_sigma_vox else 0.0
+    methods = METHODS + (("histmatch_detail",) if detail_sigma > 0 else ())
     pairs = pair_volumes(inputs.source, inputs.target)
     clean_vols = _by_key(inputs.clean_target) if inputs.clean_target else {}
     label_vols = _by_key(inputs.labels) if inputs.labels else {}
@@ -186,7 +193,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             inputs.save_translated.mkdir(parents=True, exist_ok=True)
             write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
         outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
-                                  signal=labels is not None)
+                                  signal=labels is not None,
+                                  detail=(detail_sigma, src.spacing) if detail_sigma > 0 else None)
         scores: dict[str, dict[str, dict[str, float]]] = {}
         truth01: dict[str, np.ndarray] = {}
         for truth in truths:
@@ -213,7 +221,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         subjects.append({"name": key, "scores": scores})
         if progress is not None:
             head = scores[truths[0]]
-            progress(f"{key}: " + "  ".join(f"{m} SSIM {head[m]['ssim']:.3f} PSNR {head[m]['psnr']:.2f}" for m in METHODS))
+            progress(f"{key}: " + "  ".join(f"{m} SSIM {head[m]['ssim']:.3f} PSNR {head[m]['psnr']:.2f}" for m in methods))
 
     metrics = ["kl", "psnr", "ssim", "mae", "ncc"]
     if inputs.labels:
@@ -238,7 +246,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             "detail_sigma": float(cfg.infer.detail_sigma),  # the model row's ratio detail transfer
         },
         "metric_space": METRIC_SPACE,
-        "methods": list(METHODS),
+        "methods": list(methods),
         "truths": truths,
         "metrics": metrics,
         "subjects": subjects,
@@ -271,10 +279,13 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 
 
 def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any, signal: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any]] = None,
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
 
     The signal-space entry is None unless ``signal`` (it is only used for the per-tissue errors).
+    ``detail`` = (sigma, spacing) adds ``histmatch_detail``: the histogram-matched volume on the
+    target scanner scale, through the ratio detail transfer, then scored exactly like the model.
     Each volume's foreground mask is computed once and shared by its normalizations.
 
     Metric space: the model's translation (target scanner units) is normalized by its own stats,
@@ -293,13 +304,22 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
     # match the source's foreground to them.
     hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src_fg))
-    return {
+    out = {
         "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg, tr_fg) + 1.0) * 0.5,
                   _signal(translated, data_cfg, tr_fg) if signal else None),
         "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
         "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
                       _signal(denormalize(hm_norm, target_stats), data_cfg) if signal else None),
     }
+    if detail is not None:
+        from cyclescan.infer.detail import ratio_detail_transfer
+
+        sigma, spacing = detail
+        hmd = ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo)
+        hmd_fg = _fg_raw(hmd) if data_cfg.norm_foreground_mask else None
+        out["histmatch_detail"] = (normalize(hmd, target_stats), (_own_norm(hmd, data_cfg, hmd_fg) + 1.0) * 0.5,
+                                   _signal(hmd, data_cfg, hmd_fg) if signal else None)
+    return out
 
 
 def _signal(array: np.ndarray, data_cfg: Any, fg: Optional[np.ndarray] = None) -> np.ndarray:
