@@ -6,7 +6,20 @@ import argparse
 import os
 from pathlib import Path
 
-HELP_FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults formatter, minus the defaults that say nothing: ``None`` (required or
+    "not given" options), ``False`` (flags) and empty lists (repeatable options)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        d = action.default
+        if d is None or d is False or (isinstance(d, list) and not d):
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+HELP_FORMATTER = HelpFormatter
 
 
 def add_overrides_arg(p: argparse.ArgumentParser, example: str = "train.epochs=3") -> None:

@@ -17,7 +17,9 @@ def register(sub) -> None:
         description="Translate --source with the checkpoint and compare with --target volumes of the same "
         "file names: the report's histogram KL, PSNR, 3D SSIM, MAE and NCC (foreground, [0,1] metric space), "
         "per-tissue signal errors with --labels, for the model, the identity baseline and histogram matching "
-        "to the target domain's training histogram. Writes metrics.json and metrics.csv; prints a table.",
+        "to the target domain's training histogram (and, when the model gets the ratio detail transfer, "
+        "histogram matching through the same transfer: histmatch_detail). Writes metrics.json and "
+        "metrics.csv; prints a table.",
     )
     add_checkpoint_args(p)
     p.add_argument("--source", required=True, metavar="DIR", help="source-domain test volumes (NIfTI / DICOM series)")

@@ -13,6 +13,7 @@ import os
 import sys
 
 from cyclescan import __version__
+from cyclescan.cli.common import HELP_FORMATTER
 from cyclescan.errors import CycleScanError
 
 # Subcommand modules in --help order. Each defines register(subparsers).
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyclescan",
         description="Unpaired 3D CycleGAN contrast translation for MRI volumes (knee CISS <-> DESS).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HELP_FORMATTER,
     )
     parser.add_argument("--version", action="version", version=f"cyclescan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
