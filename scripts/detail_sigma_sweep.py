@@ -37,13 +37,13 @@ from quality_lib import md_table, truth_in_metric_space  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from cyclescan.data.normalize import NormStats, denormalize, foreground_mask
+    from cyclescan.data.normalize import NormStats, denormalize
     from cyclescan.infer.detail import ratio_detail_transfer
     from cyclescan.infer.translate import source_reference, translate_volume
     from cyclescan.io import read_volume
     from cyclescan.metrics import baselines as bl
     from cyclescan.metrics.evaluate import pair_volumes
-    from cyclescan.metrics.paired import own_normalize, paired_scores, to_metric_space
+    from cyclescan.metrics.paired import paired_scores, to_metric_space
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         truth01, mask = truth_in_metric_space(read_volume(truth_path).array)
         with torch.inference_mode():
             raw = translate_volume(src, gen, cfg, stats, standardize_to=std_ref, device="cpu").array
-        hm_norm = bl.histogram_match(own_normalize(src.array), reference,
-                                     mask=foreground_mask(np.asarray(src.array, np.float32)).astype(bool))
-        outputs = {"model": raw, "histmatch": denormalize(hm_norm, stats)}
+        outputs = {"model": raw, "histmatch": denormalize(bl.histmatch_source(src.array, reference, cfg.data), stats)}
         for method, out in outputs.items():
             for s in sigmas:
                 pred01 = to_metric_space(ratio_detail_transfer(src.array, out, src.spacing, s))

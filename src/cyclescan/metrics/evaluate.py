@@ -303,7 +303,7 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     src_norm = _own_norm(src, data_cfg, src_fg)
     # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
     # match the source's foreground to them.
-    hm_norm = bl.histogram_match(src_norm, reference, mask=_foreground(src_fg))
+    hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg)
     out = {
         "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg, tr_fg) + 1.0) * 0.5,
                   _signal(translated, data_cfg, tr_fg) if signal else None),
