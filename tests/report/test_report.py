@@ -47,6 +47,7 @@ def test_report_images_exist_and_page_is_self_contained(built_report: Path):
         assert text in page, text
     assert '<td class="best">' in page
     assert page.count("ratio detail transfer σ 1.25") == 1  # a2b records it; b2a (older file) has none
+    assert page.count('<tr class="histmatch_detail"><td>histmatch_detail</td>') == 2  # a2b: clean + target
 
 
 def test_cli_on_a_run_without_evaluation_or_samples(fake_run: Path, capsys):
