@@ -127,10 +127,17 @@ def _eval_args(paired_set, ckpt, out, **extra):
     return args
 
 
-def test_unpaired_volumes_are_named_in_a_warning(paired_set, tiny_checkpoint, tmp_path, capsys):
+def test_unpaired_volumes_are_named_in_a_warning(paired_set, tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    import cyclescan.io
+
+    listed = []
+    real = cyclescan.io.list_volumes
+    monkeypatch.setattr(cyclescan.io, "list_volumes", lambda folder: listed.append(str(folder)) or real(folder))
     assert main(_eval_args(paired_set, tiny_checkpoint, tmp_path / "m.json")) == 0
     err = capsys.readouterr().err
     assert "warning: 1 volume(s)" in err and "unpaired_9999" in err
+    assert err.count("warning:") == 1
+    assert sorted(listed) == sorted(set(listed))  # each folder listed once (DICOM listing reads headers)
 
 
 def test_out_that_is_a_folder_is_refused_before_anything_is_written(paired_set, tiny_checkpoint, tmp_path, capsys):

@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cyclescan.metrics.evaluate import EvalInputs, evaluate, save_examples, unpaired_names
+    from cyclescan.metrics.evaluate import EvalInputs, evaluate, save_examples
     from cyclescan.metrics.results import format_table, write_metrics
     from cyclescan.metrics.tissue import load_label_map
 
@@ -59,14 +59,8 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     check_out(out, folder=False, example="metrics_a2b.json")
-    only_src, only_tgt = unpaired_names(inputs.source, inputs.target)
-    for folder, names in ((inputs.source, only_src), (inputs.target, only_tgt)):
-        if names:  # not an error (a target folder may hold more), but never silent
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            print(f"warning: {len(names)} volume(s) in {folder} have no partner of the same name and are "
-                  f"left out: {shown}", file=sys.stderr)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    result = evaluate(inputs, progress=log)
+    result = evaluate(inputs, progress=log, warn=lambda msg: print(f"warning: {msg}", file=sys.stderr, flush=True))
     save_examples(result, out)
     json_path, csv_path = write_metrics(result, out)
     print(format_table(result))

@@ -70,19 +70,19 @@ def volume_key(path: Path) -> str:
 
 def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
     """(key, source path, target path) for every file name present in both folders, sorted."""
+    return pairing(source, target)[0]
+
+
+def pairing(source: Path, target: Path) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """Each folder listed once: (pairs as in ``pair_volumes``, names only in ``source``, names only
+    in ``target``). InputError when nothing pairs."""
     src, tgt = _by_key(source), _by_key(target)
     keys = sorted(set(src) & set(tgt))
     if not keys:
         raise InputError(
             f"{source} and {target}: no paired volumes (paired metrics need the same file names in both folders)"
         )
-    return [(k, src[k], tgt[k]) for k in keys]
-
-
-def unpaired_names(source: Path, target: Path) -> tuple[list[str], list[str]]:
-    """Volume names only in ``source`` and only in ``target`` (left out of a paired evaluation)."""
-    src, tgt = _by_key(source), _by_key(target)
-    return sorted(set(src) - set(tgt)), sorted(set(tgt) - set(src))
+    return [(k, src[k], tgt[k]) for k in keys], sorted(set(src) - set(tgt)), sorted(set(tgt) - set(src))
 
 
 def _by_key(folder: Path) -> dict[str, Path]:
@@ -128,10 +128,12 @@ def find_by_key(volumes: dict[str, Path], folder: Path, key: str, what: str) -> 
     return volumes[key]
 
 
-def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = None,
+             warn: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
     """Run the evaluation; returns the metrics document (see ``metrics.results``), not yet written.
 
-    ``progress`` is called with one line per finished subject.
+    ``progress`` is called with one line per finished subject; ``warn`` once per folder whose
+    volumes have no partner (left out), before anything heavy is loaded.
     """
     import torch
 
@@ -142,6 +144,11 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     t_start = time.perf_counter()
     if inputs.direction not in ("a2b", "b2a"):
         raise InputError(f"unknown direction {inputs.direction!r} (expected a2b or b2a)")
+    pairs, only_src, only_tgt = pairing(inputs.source, inputs.target)
+    for folder, names in ((inputs.source, only_src), (inputs.target, only_tgt)):
+        if names and warn is not None:  # not an error (a target folder may hold more), but never silent
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            warn(f"{len(names)} volume(s) in {folder} have no partner of the same name and are left out: {shown}")
     ckpt = load_checkpoint(inputs.checkpoint)
     cfg = checkpoint_config(ckpt)
     if inputs.precision:
@@ -163,7 +170,6 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     # The baseline with the model's post-process, only when translate_volume applies it.
     detail_sigma = float(cfg.infer.detail_sigma) if not cfg.generator.detail_sigma_vox else 0.0
     methods = METHODS + (("histmatch_detail",) if detail_sigma > 0 else ())
-    pairs = pair_volumes(inputs.source, inputs.target)
     clean_vols = _by_key(inputs.clean_target) if inputs.clean_target else {}
     label_vols = _by_key(inputs.labels) if inputs.labels else {}
     truths = (["clean"] if inputs.clean_target else []) + ["target"]
