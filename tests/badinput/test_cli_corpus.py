@@ -89,12 +89,12 @@ def _tiny(c: dict) -> list[str]:
 
 def _eval_target(c: dict, name: str) -> Path:
     """A folder holding a good volume under the pairing key of corpus entry ``name``."""
-    from cyclescan.metrics.evaluate import volume_key
+    from cyclescan.io.nifti import volume_stem
 
     d = c["good_nifti"].parent.parent / "eval_targets" / name  # outside the watched corpus folder
     if not d.is_dir():
         d.mkdir(parents=True)
-        shutil.copy(c["good_nifti"], d / f"{volume_key(c[name])}.nii.gz")
+        shutil.copy(c["good_nifti"], d / f"{volume_stem(c[name])}.nii.gz")
     return d
 
 

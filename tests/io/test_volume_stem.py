@@ -19,11 +19,23 @@ def test_stem(name, stem):
     assert volume_stem(Path("/x") / name) == stem
 
 
-def test_evaluate_and_translate_use_the_same_rule():
-    from cyclescan.metrics.evaluate import volume_key
+def test_evaluate_pairs_by_the_same_rule(tmp_path):
+    """evaluate's pairing uses volume_stem: s1.nii and s1.NII.GZ are one subject."""
+    import nibabel as nib
+    import numpy as np
 
-    for name in ("s1.nii", "s1.NII.GZ", "dicom_folder"):
-        assert volume_key(Path(name)) == volume_stem(Path(name))
+    from cyclescan.metrics.evaluate import pairing
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
+    nib.save(img, str(a / "s1.nii"))
+    nib.save(img, str(b / "s1.nii.gz"))
+    (b / "s1.nii.gz").rename(b / "s1.NII.GZ")
+    nib.save(img, str(b / "s2.nii.gz"))
+    pairs, only_a, only_b = pairing(a, b)
+    assert [(k, p.name, q.name) for k, p, q in pairs] == [("s1", "s1.nii", "s1.NII.GZ")]
+    assert (only_a, only_b) == ([], ["s2"])
 
 
 def test_trainer_sees_a_val_set_paired_across_nifti_suffixes(tmp_path):

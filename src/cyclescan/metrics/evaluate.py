@@ -63,11 +63,6 @@ class EvalInputs:
     detail_sigma: Optional[float] = None  # infer.detail_sigma override (None = the checkpoint's)
 
 
-def volume_key(path: Path) -> str:
-    """Pairing key of a volume: the file name without .nii/.nii.gz (the folder name for DICOM)."""
-    return volume_stem(path)
-
-
 def pair_volumes(source: Path, target: Path) -> list[tuple[str, Path, Path]]:
     """(key, source path, target path) for every file name present in both folders, sorted."""
     return pairing(source, target)[0]
@@ -86,7 +81,8 @@ def pairing(source: Path, target: Path) -> tuple[list[tuple[str, Path, Path]], l
 
 
 def _by_key(folder: Path) -> dict[str, Path]:
-    """The volumes of ``folder`` by pairing key (``volume_key``).
+    """The volumes of ``folder`` by pairing key (``io.nifti.volume_stem``: the file name without
+    .nii/.nii.gz, any case; the folder name for DICOM).
 
     Two volumes with one key (``a.nii`` beside ``a.nii.gz``, or ``s1/knee.nii.gz`` and
     ``s2/knee.nii.gz`` in a searched tree) would make the pairing depend on listing order, so they
@@ -96,7 +92,7 @@ def _by_key(folder: Path) -> dict[str, Path]:
 
     found: dict[str, Path] = {}
     for p in list_volumes(folder):
-        key = volume_key(p)
+        key = volume_stem(p)
         if key in found:
             raise InputError(f"{folder}: two volumes share the pairing name {key!r} ({found[key]} and {p}); "
                              "paired evaluation matches volumes by file name, so rename one")
