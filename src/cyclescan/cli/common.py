@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 
-
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """argparse's defaults formatter, minus the defaults that say nothing: ``None`` (required or
     "not given" options), ``False`` (flags) and empty lists (repeatable options)."""
