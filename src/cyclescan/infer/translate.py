@@ -29,6 +29,13 @@ def network_divisor(cfg: Config) -> int | Sequence[int]:
     return required_divisor(cfg.generator, cfg.data.patch_size)
 
 
+def post_detail_sigma(cfg: Config) -> float:
+    """Width of the ratio detail transfer ``translate_volume`` applies after the generator: 0 when
+    it is off (``infer.detail_sigma`` 0) or when the generator applies it itself
+    (``generator.detail_sigma_vox``: never twice)."""
+    return 0.0 if cfg.generator.detail_sigma_vox else float(cfg.infer.detail_sigma)
+
+
 def model_device(net: torch.nn.Module) -> torch.device:
     """Device of the first parameter/buffer of ``net`` (CPU for parameter-free modules)."""
     for t in list(net.parameters()) + list(net.buffers()):
@@ -120,10 +127,11 @@ def translate_volume(
         raise CheckpointError(f"{vol.name}: the generator produced {bad} NaN/Inf voxel(s) from a finite "
                               "input; the checkpoint's weights are broken (NaN/Inf) or overflow; nothing written")
     out = prep.to_source(y, target_stats)
-    if cfg.infer.detail_sigma > 0 and not cfg.generator.detail_sigma_vox:  # not twice: the net does it
+    detail_sigma = post_detail_sigma(cfg)
+    if detail_sigma > 0:
         from cyclescan.infer.detail import ratio_detail_transfer
 
-        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, cfg.infer.detail_sigma,
+        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, detail_sigma,
                                                   floor=target_stats.lo))
     out.meta = {**vol.meta, "translated": True}
     return out

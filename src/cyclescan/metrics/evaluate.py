@@ -133,7 +133,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     """
     import torch
 
-    from cyclescan.infer.translate import source_reference, translate_volume
+    from cyclescan.infer.translate import post_detail_sigma, source_reference, translate_volume
     from cyclescan.io import read_volume
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
 
@@ -164,7 +164,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     std_ref = source_reference(ckpt, cfg, inputs.direction)
 
     # The baseline with the model's post-process, only when translate_volume applies it.
-    detail_sigma = float(cfg.infer.detail_sigma) if not cfg.generator.detail_sigma_vox else 0.0
+    detail_sigma = post_detail_sigma(cfg)
     methods = METHODS + (("histmatch_detail",) if detail_sigma > 0 else ())
     clean_vols = _by_key(inputs.clean_target) if inputs.clean_target else {}
     label_vols = _by_key(inputs.labels) if inputs.labels else {}
