@@ -33,23 +33,25 @@ def identity(source_norm: np.ndarray) -> np.ndarray:
 
 
 def histmatch_source(source: np.ndarray, reference: np.ndarray, data_cfg: Any,
-                     fg: np.ndarray | None = None) -> np.ndarray:
+                     fg: np.ndarray | None = None, source_norm: np.ndarray | None = None) -> np.ndarray:
     """The histmatch baseline of a raw source volume, in model space [-1, 1].
 
     source: (D, H, W) in scanner units. The source is normalized by its own percentile stats
     (``data_cfg.norm_*``, the training rule) and its foreground (``foreground_mask``, or every voxel
     when that is empty) is matched to ``reference`` (the target domain's training quantiles).
-    fg: the source's bool ``foreground_mask`` when the caller already has it. ``evaluate`` and the
-    scripts use this one function, so they score the same baseline.
+    fg, source_norm: the source's bool ``foreground_mask`` and its own-normalized volume when the
+    caller already has them (evaluate's identity row). ``evaluate`` and the scripts use this one
+    function, so they score the same baseline.
     """
     from cyclescan.data.normalize import foreground_mask
     from cyclescan.metrics.paired import own_normalize
 
     src = np.asarray(source, dtype=np.float32)
     fg = np.asarray(foreground_mask(src) if fg is None else fg, dtype=bool)
-    src_norm = own_normalize(src, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
-                             data_cfg.norm_foreground_mask, mask=fg)
-    return histogram_match(src_norm, reference, mask=fg if fg.any() else np.ones(fg.shape, dtype=bool))
+    if source_norm is None:
+        source_norm = own_normalize(src, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
+                                    data_cfg.norm_foreground_mask, mask=fg)
+    return histogram_match(source_norm, reference, mask=fg if fg.any() else np.ones(fg.shape, dtype=bool))
 
 
 def reference_from_checkpoint(ckpt: dict[str, Any], domain_key: str) -> np.ndarray:

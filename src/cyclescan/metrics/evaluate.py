@@ -299,16 +299,20 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     """
     from cyclescan.data.normalize import denormalize, normalize
 
+    def target_scale(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """The entry of an output in target scanner units (the model's, histmatch_detail's)."""
+        fg = _fg_raw(vol) if data_cfg.norm_foreground_mask else None
+        return (normalize(vol, target_stats), (_own_norm(vol, data_cfg, fg) + 1.0) * 0.5,
+                _signal(vol, data_cfg, fg) if signal else None)
+
     translated = np.asarray(translated, dtype=np.float32)
     src_fg = _fg_raw(src)
-    tr_fg = _fg_raw(translated) if data_cfg.norm_foreground_mask else None
     src_norm = _own_norm(src, data_cfg, src_fg)
     # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
     # match the source's foreground to them.
-    hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg)
+    hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg, source_norm=src_norm)
     out = {
-        "model": (normalize(translated, target_stats), (_own_norm(translated, data_cfg, tr_fg) + 1.0) * 0.5,
-                  _signal(translated, data_cfg, tr_fg) if signal else None),
+        "model": target_scale(translated),
         "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
         "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
                       _signal(denormalize(hm_norm, target_stats), data_cfg) if signal else None),
@@ -317,10 +321,8 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
         from cyclescan.infer.detail import ratio_detail_transfer
 
         sigma, spacing = detail
-        hmd = ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo)
-        hmd_fg = _fg_raw(hmd) if data_cfg.norm_foreground_mask else None
-        out["histmatch_detail"] = (normalize(hmd, target_stats), (_own_norm(hmd, data_cfg, hmd_fg) + 1.0) * 0.5,
-                                   _signal(hmd, data_cfg, hmd_fg) if signal else None)
+        out["histmatch_detail"] = target_scale(
+            ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo))
     return out
 
 
