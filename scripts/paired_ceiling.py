@@ -14,6 +14,11 @@ sits next to the unpaired model's curve.
     .venv/bin/python scripts/paired_ceiling.py --phantom demo_out/phantom --pairs /tmp/pairs \
         --steps 320 --every 80 --subjects 4 --json paired.json
 
+With ``--checkpoint OUT.pt`` the trained generators are also written as a checkpoint that
+``cyclescan evaluate`` / ``translate`` read (domain statistics and target-scale quantiles from
+``--phantom``'s unpaired training folders, as an unpaired run would store them), so the paired
+model gets every number of ``evaluate``, the per-tissue signal included.
+
 The gap between this curve and the unpaired one is what the unpaired objective costs at this
 model size and budget; the gap between this curve and the issue's 0.90 / 28 dB is what the
 architecture and budget cost even with supervision.
@@ -89,9 +94,31 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
     return curve
 
 
+def save_paired_checkpoint(path: Path, model: CycleGAN, cfg, phantom: Path, steps: int) -> None:
+    """``model`` as a regular checkpoint: its generators (and untouched discriminators) plus the
+    domain normalization and reference quantiles of the unpaired training folders ``phantom/{a,b}``, computed by the same
+    dataset code as ``cyclescan train`` (so evaluate puts the output on the same target scale)."""
+    from cyclescan.data.datasets import UnpairedPatchDataset
+    from cyclescan.io import list_volumes
+    from cyclescan.train.checkpoint import rng_state, save_checkpoint
+
+    ds = UnpairedPatchDataset(list_volumes(phantom / cfg.domains.a),
+                              list_volumes(phantom / cfg.domains.b), cfg.data, train=True,
+                              seed=cfg.train.seed)
+    save_checkpoint(path, {
+        "config": cfg.to_dict(), "epoch": 0, "step": steps, **model.state_dict(), "rng": rng_state(),
+        "norm": {k: v.to_dict() for k, v in ds.domain_norm().items()},
+        "reference": {k: torch.as_tensor(v, dtype=torch.float32) for k, v in ds.reference_quantiles().items()},
+        "history": [], "best": {}, "partial": None,
+    })
+    print(f"wrote {path}", flush=True)
+
+
 def main() -> None:
     p = curve_arguments(__doc__.split("\n")[0], steps=320, every=80, subjects=4, tag="paired")
     p.add_argument("--pairs", type=Path, required=True, help="second phantom whose test/ pairs train the model")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="also write the paired generators as a checkpoint for `cyclescan evaluate`")
     p.add_argument("--steps-per-epoch", type=int, default=32,
                    help="steps between LR-schedule epochs: the unpaired run's (demo: 8 volumes x 4 patches)")
     a = p.parse_args()
@@ -107,6 +134,8 @@ def main() -> None:
     tests = load_tests(a.phantom, contrasts, a.subjects)
     curve = train_paired(model, pairs, tests, contrasts, a.steps, a.every, a.steps_per_epoch,
                          np.random.default_rng(cfg.train.seed), tag=a.tag)
+    if a.checkpoint:
+        save_paired_checkpoint(a.checkpoint, model, cfg, a.phantom, a.steps)
     if a.json:
         a.json.write_text(json.dumps({"tag": a.tag, "overrides": a.overrides, "config": str(a.config),
                                       "pairs": str(a.pairs), "n_pairs": len(pairs), "curve": curve}, indent=1))

@@ -51,3 +51,18 @@ def test_supervised_training_learns_the_paired_map(paired_ceiling, tmp_path):
     # below zero-correlation; supervised L1 on the aligned pairs must move both directions up
     for d in ("a2b", "b2a"):
         assert curve[-1][d]["ssim"] > curve[0][d]["ssim"] + 0.1, (d, curve)
+
+    # --checkpoint: the paired generators as a checkpoint that evaluate/translate read
+    from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_reference, load_checkpoint
+
+    paired_ceiling.save_paired_checkpoint(tmp_path / "paired.pt", model, cfg, ph, 120)
+    ckpt = load_checkpoint(tmp_path / "paired.pt")
+    assert ckpt["step"] == 120 and set(ckpt["norm"]) == {"a", "b"}
+    for key in ("a", "b"):  # the target scale of the phantom's unpaired training folders
+        ref = checkpoint_reference(ckpt, key)
+        assert ref is not None and np.all(np.diff(ref) >= 0) and ref.min() >= -1 and ref.max() <= 1
+    model.train(False)
+    with torch.no_grad():
+        for d, src, net in (("a2b", "ciss", model.G_ab), ("b2a", "dess", model.G_ba)):
+            x = tests[0].inputs[src][..., :16, :32, :32]
+            torch.testing.assert_close(build_generator_from_checkpoint(ckpt, d)(x), net(x))

@@ -22,7 +22,7 @@ from cyclescan.data.normalize import NormStats, denormalize, fit_stats, foregrou
 from cyclescan.data.spatial import Padding, Resampling, plan_padding, plan_resampling
 from cyclescan.io.discover import read_volume
 from cyclescan.io.orientation import Reorientation, canonicalize
-from cyclescan.io.volume import Volume
+from cyclescan.io.volume import Volume, voxel_spacing
 from cyclescan.space import AIR
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class PreparedVolume:
     @property
     def path(self) -> str:
         return self.source.name
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm along (D, H, W) of ``array`` (canonical, resampled), from ``affine``."""
+        return voxel_spacing(self.affine)
 
     def to_source(self, array: np.ndarray, stats: NormStats | None = None) -> Volume:
         """Model-grid (D, H, W) array (e.g. a translation) -> Volume on the source grid and affine.

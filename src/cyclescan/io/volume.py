@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 
 
+def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size in mm along the array axes (D, H, W): the norms of the affine's first three columns."""
+    return tuple(float(s) for s in np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0))  # type: ignore[return-value]
+
+
 @dataclass
 class Volume:
     """A 3D image.
@@ -45,7 +50,7 @@ class Volume:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size in mm along (D, H, W): the norms of the affine's first three columns."""
-        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        return voxel_spacing(self.affine)
 
     @property
     def name(self) -> str:

@@ -5,7 +5,7 @@
     -> tanh, or the source x exp(logits) (``output="log_ratio"``, nets/log_ratio.py)
     -> optional air gate (nets/gate.py): source air -> -1
     -> optional, experimental: the ratio detail transfer in model space (nets/detail_stage.py; set
-       by nets/registry.py from generator.detail_sigma_vox, no parameters)
+       built by nets/registry.py from generator.detail_sigma_vox, no parameters)
 
 A mixin rather than a submodule so the parameters keep their names (``intensity.*``, ``base.*``)
 in the generators' state dicts, and checkpoints written before this module existed still load.
@@ -33,9 +33,10 @@ class OutputStage:
     output: str
 
     def init_output_stage(self, *, in_channels: int, out_channels: int, air_gate: AirGate | None,
-                          intensity_hidden: int, histogram_base: bool, output: str) -> None:
+                          intensity_hidden: int, histogram_base: bool, output: str,
+                          detail: nn.Module | None = None) -> None:
         self.air_gate = air_gate
-        self.detail = None  # nets/registry.py attaches a DetailStage when generator.detail_sigma_vox
+        self.detail = detail  # parameter-free, so it adds no state-dict keys
         self.output = output
         self.intensity = IntensityBranch(intensity_hidden, in_channels, out_channels) if intensity_hidden else None
         self.base = QuantileMap() if histogram_base else None

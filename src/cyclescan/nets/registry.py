@@ -30,19 +30,19 @@ def _air_gate(g: GeneratorConfig) -> AirGate | None:
     return AirGate(margin=g.air_gate_margin) if g.air_gate else None
 
 
-def _with_detail(net: nn.Module, g: GeneratorConfig) -> nn.Module:
-    """Attach the experimental in-network detail transfer (parameter-free: no state-dict keys)."""
-    if g.detail_sigma_vox:
-        from cyclescan.nets.detail_stage import DetailStage
+def _detail(g: GeneratorConfig) -> nn.Module | None:
+    """The experimental in-network detail transfer, or None (parameter-free: no state-dict keys)."""
+    if not g.detail_sigma_vox:
+        return None
+    from cyclescan.nets.detail_stage import DetailStage
 
-        net.detail = DetailStage(g.detail_sigma_vox)
-    return net
+    return DetailStage(g.detail_sigma_vox)
 
 
 def _unet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
     return UNet3d(
         patch, base_channels=g.base_channels, depth=g.depth, min_depth=g.min_depth, upsample=g.upsample, norm=g.norm,
-        air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
+        air_gate=_air_gate(g), detail=_detail(g), intensity_hidden=g.intensity_branch,
         histogram_base=g.histogram_base, output=g.output,
     )
 
@@ -56,7 +56,7 @@ def _resnet(g: GeneratorConfig, patch: Sequence[int]) -> nn.Module:
         min_depth=g.min_depth,
         upsample=g.upsample,
         norm=g.norm,
-        air_gate=_air_gate(g), intensity_hidden=g.intensity_branch,
+        air_gate=_air_gate(g), detail=_detail(g), intensity_hidden=g.intensity_branch,
         histogram_base=g.histogram_base, output=g.output,
     )
 
@@ -98,7 +98,7 @@ def build_generator(
     """
     g = _section(cfg, "generator")
     patch = _check_patch(patch_size, required_divisor(g, patch_size), f"generator.arch={g.arch} depth={g.depth}")
-    net = _with_detail(init_weights(GENERATORS[g.arch](g, patch), generator=generator), g)  # any arch
+    net = init_weights(GENERATORS[g.arch](g, patch), generator=generator)
     head = getattr(net, "head", None)
     if isinstance(head, nn.Conv3d):
         init_output_head(head, generator=generator)

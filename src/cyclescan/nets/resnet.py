@@ -59,12 +59,13 @@ class ResNetGenerator3d(OutputStage, nn.Module):
         in_channels: int = 1,
         out_channels: int = 1,
         air_gate: AirGate | None = None,
+        detail: nn.Module | None = None,
         intensity_hidden: int = 0,
         histogram_base: bool = False,
         output: str = "tanh",
     ) -> None:
         super().__init__()
-        self.init_output_stage(in_channels=in_channels, out_channels=out_channels, air_gate=air_gate,
+        self.init_output_stage(in_channels=in_channels, out_channels=out_channels, air_gate=air_gate, detail=detail,
                                intensity_hidden=intensity_hidden, histogram_base=histogram_base, output=output)
         self.strides, self.divisor, ch = level_plan(patch_size, n_down, min_depth, base_channels)
         layers: list[nn.Module] = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -122,16 +121,11 @@ def build_train_data(cfg: Config, a_dir, b_dir, val_a, val_b, ctx: DistContext,
     if files_va and files_vb and ctx.is_main:
         val = UnpairedPatchDataset(files_va, files_vb, cfg.data, train=False, seed=cfg.train.seed)
         val.set_standardization(std_ref)  # the *training* reference, as translation will use
-        data.val_a = [ValVolume(volume_stem(f), val.array("a", i), _spacing(val.volume("a", i).affine))
+        data.val_a = [ValVolume(volume_stem(f), val.array("a", i), val.volume("a", i).spacing)
                       for i, f in enumerate(files_va)]
-        data.val_b = [ValVolume(volume_stem(f), val.array("b", i), _spacing(val.volume("b", i).affine))
+        data.val_b = [ValVolume(volume_stem(f), val.array("b", i), val.volume("b", i).spacing)
                       for i, f in enumerate(files_vb)]
         data.val_patches = val
     log(f"data: {len(files_a)} {cfg.domains.a} + {len(files_b)} {cfg.domains.b} training volumes, "
         f"{len(files_va)} + {len(files_vb)} validation volumes" + (" (paired)" if data.paired else ""))
     return data
-
-
-def _spacing(affine: np.ndarray) -> tuple[float, float, float]:
-    """Voxel size in mm along (D, H, W) of a prepared volume's affine."""
-    return tuple(float(v) for v in np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))  # type: ignore[return-value]
