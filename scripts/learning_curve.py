@@ -6,9 +6,12 @@ subjects every K steps. The quick experiment loop behind the demo recipe (docs/r
         --set loss.identity_weight=0 --set optim.lr=0.0005 --set "data.patch_size=[8,64,64]"
 
 Scores (SSIM, PSNR; raw and with the ratio detail transfer) use the evaluation's metric functions
-against the noise-free truth, but with one whole-volume generator pass and no trip through scanner
-units (`cyclescan evaluate` does the sliding window and de-normalization), so they track
-`evaluate` closely without being identical.
+against the noise-free truth and the same sliding window as `cyclescan evaluate` (the config's
+infer.window / overlap / blend / precision), but no trip through scanner units, so they track `evaluate`
+closely without being identical. ``--whole-volume`` scores one whole-volume generator pass
+instead, as every curve measured before session 11 did: with instance normalization that pass
+sees other statistics than the training patches did (much more air) and understated some models
+by up to 0.17 SSIM (DESS -> CISS of a paired model, docs/results.md section 1).
 Prints one line per checkpoint; ``--json`` writes them; ``--figure`` saves middle slices at the end.
 """
 
@@ -68,12 +71,28 @@ def load_tests(phantom: Path, contrasts: tuple[str, str], n: int) -> list[TestPa
     return tests
 
 
+def predict(model: CycleGAN, x: torch.Tensor, direction: str, whole_volume: bool = False) -> np.ndarray:
+    """The model's (D, H, W) translation of a (1, 1, D, H, W) model-space input: by the sliding
+    window of `cyclescan translate` (window = infer.window or the training patch, the config's
+    overlap, blend and precision), or by one whole-volume pass."""
+    from cyclescan.infer.sliding import sliding_window_translate
+    from cyclescan.infer.translate import network_divisor
+
+    if whole_volume:
+        return model.translate(x, direction)[0, 0].float().numpy()
+    cfg = model.cfg
+    return sliding_window_translate(x[0, 0], lambda b: model.translate(b, direction),
+                                    cfg.infer.window or cfg.data.patch_size, divisor=network_divisor(cfg),
+                                    overlap=cfg.infer.overlap, blend=cfg.infer.blend,
+                                    precision=cfg.infer.precision)
+
+
 @torch.no_grad()
 def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str]],
-          detail_sigma: float = 1.25) -> dict[str, dict[str, float]]:
+          detail_sigma: float = 1.25, whole_volume: bool = False) -> dict[str, dict[str, float]]:
     """direction -> mean {ssim, psnr} of the raw output and {ssim_detail, psnr_detail} with the
     ratio detail transfer (infer/detail.py, here in model space: source + 1 and output floor -1)
-    over the test subjects (whole-volume pass, eval mode)."""
+    over the test subjects (eval mode; sliding window unless ``whole_volume``)."""
     from cyclescan.infer.detail import ratio_detail_transfer
 
     model.train(False)
@@ -81,7 +100,7 @@ def score(model: CycleGAN, tests: list[TestPair], dirs: dict[str, tuple[str, str
     for d, (src, tgt) in dirs.items():
         rows = []
         for t in tests:
-            y = model.translate(t.inputs[src], d)[0, 0].float().numpy()
+            y = predict(model, t.inputs[src], d, whole_volume)
             s = paired_scores((own_normalize(y) + 1) / 2, t.truth01[tgt], t.mask[tgt])
             x1 = t.inputs[src][0, 0].numpy() + 1.0
             yd = ratio_detail_transfer(x1, y, t.spacing, detail_sigma, floor=-1.0)
@@ -100,7 +119,7 @@ def save_figure(model: CycleGAN, test: TestPair, dirs: dict[str, tuple[str, str]
     panels = []
     for d, (src, tgt) in dirs.items():
         x = test.inputs[src]
-        y = model.translate(x, d)[0, 0].float().numpy()
+        y = predict(model, x, d)
         mid = y.shape[0] // 2
         panels += [(src, (x[0, 0, mid].numpy() + 1) / 2), (d, (y[mid] + 1) / 2), (f"{tgt} truth", test.truth01[tgt][mid])]
     slice_figure(panels, path)
@@ -117,6 +136,8 @@ def curve_arguments(description: str, steps: int, every: int, subjects: int, tag
     p.add_argument("--subjects", type=int, default=subjects, help="test subjects scored")
     p.add_argument("--tag", default=tag)
     p.add_argument("--json", type=Path, default=None, help="write the curve here")
+    p.add_argument("--whole-volume", action="store_true",
+                   help="score one whole-volume pass instead of the sliding window (curves before session 11)")
     return p
 
 
@@ -138,7 +159,7 @@ def main() -> None:
     model = CycleGAN(cfg, cfg.data.patch_size, reference=data.reference)
     dirs = directions(cfg)
     tests = load_tests(ph, (cfg.domains.a, cfg.domains.b), a.subjects)
-    curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs)}]
+    curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs, whole_volume=a.whole_volume)}]
     print(a.tag, curve[-1], flush=True)
     step, epoch, t0 = 0, 0, time.perf_counter()
     while step < a.steps:
@@ -148,7 +169,7 @@ def main() -> None:
             model.step(batch["a"], batch["b"], precision=cfg.train.precision)
             step += 1
             if step % a.every == 0 or step == a.steps:
-                curve.append({"step": step, "seconds": time.perf_counter() - t0, **score(model, tests, dirs)})
+                curve.append({"step": step, "seconds": time.perf_counter() - t0, **score(model, tests, dirs, whole_volume=a.whole_volume)})
                 print(a.tag, curve[-1], flush=True)
             if step >= a.steps:
                 break

@@ -69,13 +69,13 @@ def random_pair(pairs: list[dict[str, torch.Tensor]], patch: list[int], rng: np.
 
 def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: list, contrasts: tuple[str, str],
                  steps: int, every: int, per_epoch: int, rng: np.random.Generator,
-                 tag: str = "paired") -> list[dict]:
+                 tag: str = "paired", whole_volume: bool = False) -> list[dict]:
     """Train both generators with L1 to the paired target (both directions, one optimizer, the
     config's LR schedule stepped every ``per_epoch`` steps); score every ``every`` steps.
     Returns the curve: [{step, seconds, l1, a2b: {ssim, psnr}, b2a: {...}}, ...], step 0 first."""
     patch = model.patch_size
     dirs = directions(model.cfg)
-    curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs)}]
+    curve = [{"step": 0, "seconds": 0.0, **score(model, tests, dirs, whole_volume=whole_volume)}]
     print(tag, curve[-1], flush=True)
     t0 = time.perf_counter()
     model.train(True)
@@ -89,21 +89,21 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
             model.sched_G.step()
         if step % every == 0 or step == steps:
             curve.append({"step": step, "seconds": time.perf_counter() - t0, "l1": float(loss.detach()),
-                          **score(model, tests, dirs)})
+                          **score(model, tests, dirs, whole_volume=whole_volume)})
             print(tag, curve[-1], flush=True)
     return curve
 
 
 def save_paired_checkpoint(path: Path, model: CycleGAN, cfg, phantom: Path, steps: int) -> None:
     """``model`` as a regular checkpoint: its generators (and untouched discriminators) plus the
-    domain normalization and reference quantiles of the unpaired training folders ``phantom/{a,b}``, computed by the same
+    domain normalization and reference quantiles of the unpaired training folders ``phantom/{a,b}/train``, computed by the same
     dataset code as ``cyclescan train`` (so evaluate puts the output on the same target scale)."""
     from cyclescan.data.datasets import UnpairedPatchDataset
     from cyclescan.io import list_volumes
     from cyclescan.train.checkpoint import rng_state, save_checkpoint
 
-    ds = UnpairedPatchDataset(list_volumes(phantom / cfg.domains.a),
-                              list_volumes(phantom / cfg.domains.b), cfg.data, train=True,
+    ds = UnpairedPatchDataset(list_volumes(phantom / cfg.domains.a / "train"),
+                              list_volumes(phantom / cfg.domains.b / "train"), cfg.data, train=True,
                               seed=cfg.train.seed)
     save_checkpoint(path, {
         "config": cfg.to_dict(), "epoch": 0, "step": steps, **model.state_dict(), "rng": rng_state(),
@@ -133,7 +133,7 @@ def main() -> None:
     model = CycleGAN(cfg, cfg.data.patch_size)  # only its generators, optimizer and LR schedule are used
     tests = load_tests(a.phantom, contrasts, a.subjects)
     curve = train_paired(model, pairs, tests, contrasts, a.steps, a.every, a.steps_per_epoch,
-                         np.random.default_rng(cfg.train.seed), tag=a.tag)
+                         np.random.default_rng(cfg.train.seed), tag=a.tag, whole_volume=a.whole_volume)
     if a.checkpoint:
         save_paired_checkpoint(a.checkpoint, model, cfg, a.phantom, a.steps)
     if a.json:

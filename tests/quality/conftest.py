@@ -16,6 +16,7 @@ def _load(name: str):
         sys.path.insert(0, str(SCRIPTS))  # the scripts import quality_lib by name
     spec = importlib.util.spec_from_file_location(f"_quality_{name}", SCRIPTS / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses in a script look their module up while it loads
     spec.loader.exec_module(mod)
     return mod
 
@@ -35,3 +36,4 @@ qlib = _script_fixture("quality_lib")
 phantom_ceilings = _script_fixture("phantom_ceilings")
 paired_ceiling = _script_fixture("paired_ceiling")
 error_budget = _script_fixture("error_budget")
+learning_curve = _script_fixture("learning_curve")
