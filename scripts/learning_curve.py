@@ -82,7 +82,7 @@ def predict(model: CycleGAN, x: torch.Tensor, direction: str, whole_volume: bool
         return model.translate(x, direction)[0, 0].float().numpy()
     cfg = model.cfg
     return sliding_window_translate(x[0, 0], lambda b: model.translate(b, direction),
-                                    cfg.infer.window or cfg.data.patch_size, divisor=network_divisor(cfg),
+                                    cfg.window(), divisor=network_divisor(cfg),
                                     overlap=cfg.infer.overlap, blend=cfg.infer.blend,
                                     precision=cfg.infer.precision)
 

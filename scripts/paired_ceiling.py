@@ -96,20 +96,18 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
 
 def save_paired_checkpoint(path: Path, model: CycleGAN, cfg, phantom: Path, steps: int) -> None:
     """``model`` as a regular checkpoint: its generators (and untouched discriminators) plus the
-    domain normalization and reference quantiles of the unpaired training folders ``phantom/{a,b}/train``, computed by the same
-    dataset code as ``cyclescan train`` (so evaluate puts the output on the same target scale)."""
-    from cyclescan.data.datasets import UnpairedPatchDataset
-    from cyclescan.io import list_volumes
+    domain normalization and reference quantiles of the unpaired training folders
+    ``phantom/{a,b}/train``, from ``build_train_data`` as in ``cyclescan train`` (so evaluate puts
+    the output on the same target scale)."""
     from cyclescan.train.checkpoint import rng_state, save_checkpoint
+    from cyclescan.train.data_setup import build_train_data
+    from cyclescan.train.distributed import DistContext
 
-    ds = UnpairedPatchDataset(list_volumes(phantom / cfg.domains.a / "train"),
-                              list_volumes(phantom / cfg.domains.b / "train"), cfg.data, train=True,
-                              seed=cfg.train.seed)
+    data = build_train_data(cfg, phantom / cfg.domains.a / "train", phantom / cfg.domains.b / "train",
+                            None, None, DistContext(), print)
     save_checkpoint(path, {
         "config": cfg.to_dict(), "epoch": 0, "step": steps, **model.state_dict(), "rng": rng_state(),
-        "norm": {k: v.to_dict() for k, v in ds.domain_norm().items()},
-        "reference": {k: torch.as_tensor(v, dtype=torch.float32) for k, v in ds.reference_quantiles().items()},
-        "history": [], "best": {}, "partial": None,
+        "norm": data.norm, "reference": data.reference, "history": [], "best": {}, "partial": None,
     })
     print(f"wrote {path}", flush=True)
 

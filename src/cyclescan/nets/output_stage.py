@@ -4,7 +4,7 @@
            (+ histogram base, nets/quantile_map.py)
     -> tanh, or the source x exp(logits) (``output="log_ratio"``, nets/log_ratio.py)
     -> optional air gate (nets/gate.py): source air -> -1
-    -> optional, experimental: the ratio detail transfer in model space (nets/detail_stage.py; set
+    -> optional, experimental: the ratio detail transfer in model space (nets/detail_stage.py;
        built by nets/registry.py from generator.detail_sigma_vox, no parameters)
 
 A mixin rather than a submodule so the parameters keep their names (``intensity.*``, ``base.*``)
