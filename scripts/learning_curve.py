@@ -84,7 +84,7 @@ def predict(model: CycleGAN, x: torch.Tensor, direction: str, whole_volume: bool
     return sliding_window_translate(x[0, 0], lambda b: model.translate(b, direction),
                                     cfg.window(), divisor=network_divisor(cfg),
                                     overlap=cfg.infer.overlap, blend=cfg.infer.blend,
-                                    precision=cfg.infer.precision)
+                                    precision=cfg.infer.precision, device=model.device)
 
 
 @torch.no_grad()

@@ -43,6 +43,7 @@ from cyclescan.config import load_config  # noqa: E402
 from cyclescan.io import read_volume  # noqa: E402
 from cyclescan.metrics.paired import own_normalize  # noqa: E402
 from cyclescan.train.cyclegan import CycleGAN  # noqa: E402
+from cyclescan.train.distributed import resolve_device  # noqa: E402
 from cyclescan.train.trainer import seed_everything  # noqa: E402
 from learning_curve import curve_arguments, directions, load_tests, score  # noqa: E402
 
@@ -80,7 +81,7 @@ def train_paired(model: CycleGAN, pairs: list[dict[str, torch.Tensor]], tests: l
     t0 = time.perf_counter()
     model.train(True)
     for step in range(1, steps + 1):
-        x_a, x_b = random_pair(pairs, patch, rng, contrasts)
+        x_a, x_b = (x.to(model.device) for x in random_pair(pairs, patch, rng, contrasts))
         loss = F.l1_loss(model.G_ab(x_a), x_b) + F.l1_loss(model.G_ba(x_b), x_a)
         model.opt_G.zero_grad(set_to_none=True)
         loss.backward()
@@ -122,13 +123,14 @@ def main() -> None:
     a = p.parse_args()
 
     cfg = load_config(a.config, a.overrides)
+    device = resolve_device(cfg.train.device)
     if cfg.generator.histogram_base or cfg.data.standardize:
         raise SystemExit("generator.histogram_base and data.standardize need unpaired training quantiles; "
                          "not supported here")
     seed_everything(cfg.train.seed, False)
     contrasts = (cfg.domains.a, cfg.domains.b)
     pairs = load_pairs(a.pairs, contrasts)
-    model = CycleGAN(cfg, cfg.data.patch_size)  # only its generators, optimizer and LR schedule are used
+    model = CycleGAN(cfg, cfg.data.patch_size, device=device)  # only its generators, optimizer and LR schedule are used
     tests = load_tests(a.phantom, contrasts, a.subjects)
     curve = train_paired(model, pairs, tests, contrasts, a.steps, a.every, a.steps_per_epoch,
                          np.random.default_rng(cfg.train.seed), tag=a.tag, whole_volume=a.whole_volume)

@@ -138,6 +138,19 @@ def test_disk_full_during_checkpoint_keeps_previous(tiny_dataset, tmp_path, monk
     _no_temporaries(out)
 
 
+def test_stop_after_a_validated_epoch_returns_the_best_so_far(tiny_dataset, tmp_path, monkeypatch):
+    """A stop in epoch 2 returns epoch 1's best.pt (what `cyclescan train` prints as the best
+    checkpoint), not the resumable mid-epoch last.pt."""
+    out = tmp_path / "RUN"
+    monkeypatch.setenv("CYCLESCAN_FAULT", "step:6:sigterm")  # 4 steps per tiny epoch: mid epoch 2
+    faults.reset()
+    best = _train(tiny_dataset, out, "train.epochs=2", val=True)
+    assert best == out / "checkpoints" / "best.pt"
+    assert ck.load_checkpoint(best)["epoch"] == 1
+    last = ck.load_checkpoint(out / "checkpoints" / "last.pt")
+    assert last["epoch"] == 1 and last["partial"]["steps_done"] == 2
+
+
 def test_sigterm_mid_epoch_saves_resumable_checkpoint(tiny_dataset, tmp_path, monkeypatch):
     out = tmp_path / "RUN"
     monkeypatch.setenv("CYCLESCAN_FAULT", "step:2:sigterm")

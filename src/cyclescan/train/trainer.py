@@ -50,9 +50,10 @@ def train(cfg: Config, a_dir: str | Path, b_dir: str | Path, out: str | Path, va
     """Train a CycleGAN on the volumes in ``a_dir`` / ``b_dir``; write the run to ``out``.
 
     Validation uses ``val_a`` / ``val_b`` (both or neither; without them no val metrics and best.pt
-    follows the train losses' G_total). Returns the path of the best checkpoint (last.pt when no
-    validation ran). Raises CycleScanError subclasses for user errors and TrainingError (exit 1)
-    for a non-finite loss; SIGINT/SIGTERM save ``last.pt`` and return normally.
+    follows the train losses' G_total). Returns the path of the best checkpoint so far (last.pt when
+    none was written), also when a stop signal ended the run early. Raises CycleScanError subclasses
+    for user errors and TrainingError (exit 1) for a non-finite loss; SIGINT/SIGTERM save the
+    resumable ``last.pt`` and return normally.
     """
     ctx = dist_mod.init_distributed(cfg.train.device)
     try:
@@ -108,8 +109,8 @@ class Trainer:
             for epoch in range(self.epoch + 1, cfg.train.epochs + 1):
                 finished = self._train_epoch(epoch, partial)
                 partial = None
-                if not finished:
-                    return self.paths.last
+                if not finished:  # stopped by a signal: last.pt is resumable; report the best so far
+                    break
                 if self._end_epoch(epoch):
                     break
                 fault_point("epoch_end")  # crash-safety tests: epoch committed, next not started
