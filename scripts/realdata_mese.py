@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         summ = load_summary(mpath)
         lk, lk_mid = lookup_scores(dirs, direction, data_cfg)
         rows = {m: {k: mean(summ, "target", m, k) for k in ("psnr", "ssim", "mae", "ncc", "kl")}
-                for m in ("model", "identity", "histmatch", "histmatch_detail") if m in summ.get("target", {})}
+                for m in ("model", "model_raw", "identity", "histmatch", "histmatch_detail") if m in summ.get("target", {})}
         rows.update({name: {k: float(v[k]) for k in ("psnr", "ssim", "mae", "ncc", "kl")} for name, v in lk.items()})
         results["directions"][direction] = rows
         results.setdefault("spectrum_peak_ratio", {})[direction] = spectrum_check(mpath.parent / f"translated_{direction}",

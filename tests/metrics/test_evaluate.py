@@ -33,8 +33,8 @@ def result(paired_set, tiny_checkpoint):
 def test_schema_and_pairing(result):
     assert result["format"] == "cyclescan-metrics" and result["format_version"] == 1
     assert (result["source_domain"], result["target_domain"], result["epoch"]) == ("ciss", "dess", 3)
-    # histmatch_detail: the default detail transfer (infer.detail_sigma 1.25) is on for the model
-    assert result["methods"] == ["model", "identity", "histmatch", "histmatch_detail"]
+    # model_raw, histmatch_detail: the default detail transfer (infer.detail_sigma 1.25) is on for the model
+    assert result["methods"] == ["model", "model_raw", "identity", "histmatch", "histmatch_detail"]
     assert result["truths"] == ["clean", "target"]  # the noise-free truth is the headline
     assert [s["name"] for s in result["subjects"]] == ["subject_0000", "subject_0001"]  # unpaired ignored
     for s in result["subjects"]:
@@ -100,8 +100,8 @@ def test_cli_writes_json_csv_and_table(paired_set, tiny_checkpoint, tmp_path, ca
     assert doc["direction"] == "b2a" and doc["truths"] == ["target"]
     assert (out.parent / doc["examples"]).is_file()
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
-    assert {r["method"] for r in rows} == {"model", "identity", "histmatch", "histmatch_detail"}
-    assert [r["subject"] for r in rows].count("mean") == 4
+    assert {r["method"] for r in rows} == {"model", "model_raw", "identity", "histmatch", "histmatch_detail"}
+    assert [r["subject"] for r in rows].count("mean") == 5  # one summary row per method
     assert math.isclose(float(rows[0]["ssim"]), doc["subjects"][0]["scores"]["target"]["model"]["ssim"])
     table = capsys.readouterr().out
     assert "histmatch" in table and "SSIM" in table and "b2a: dess -> ciss" in table
@@ -231,9 +231,18 @@ def test_detail_sigma_applies_to_the_model_row_only_and_is_recorded(paired_set, 
     assert s0["model"]["ssim"]["mean"] != s1["model"]["ssim"]["mean"]
     for method in ("identity", "histmatch"):
         assert s0[method]["ssim"]["mean"] == s1[method]["ssim"]["mean"]
-    # The baseline with the same post-process exists only when the model row has it.
-    assert docs[0.0]["methods"] == ["model", "identity", "histmatch"] and "histmatch_detail" not in s0
+    # The baseline with the same post-process, and the raw row, exist only when the model row has it.
+    assert docs[0.0]["methods"] == ["model", "identity", "histmatch"]
+    assert "histmatch_detail" not in s0 and "model_raw" not in s0
     assert docs[1.25]["methods"][-1] == "histmatch_detail"
+    # model_raw is the model without the transfer, from the same generator pass: every score of it
+    # equals the model row of the run with --detail-sigma 0.
+    for sub0, sub1 in zip(docs[0.0]["subjects"], docs[1.25]["subjects"]):
+        raw_row, off_row = sub1["scores"]["target"]["model_raw"], sub0["scores"]["target"]["model"]
+        assert raw_row.keys() == off_row.keys()
+        for k in raw_row:
+            assert math.isclose(raw_row[k], off_row[k], rel_tol=1e-9, abs_tol=1e-12), k
+        assert sub1["scores"]["target"]["model"]["ssim"] != raw_row["ssim"]
 
 
 def test_histmatch_detail_is_histogram_matching_through_the_models_transfer(paired_set, tiny_checkpoint):

@@ -18,7 +18,8 @@ def register(sub) -> None:
         "file names: the report's histogram KL, PSNR, 3D SSIM, MAE and NCC (foreground, [0,1] metric space), "
         "per-tissue signal errors with --labels, for the model, the identity baseline and histogram matching "
         "to the target domain's training histogram (and, when the model gets the ratio detail transfer, "
-        "histogram matching through the same transfer: histmatch_detail). Writes metrics.json and "
+        "the generator's output without it, model_raw, and histogram matching through the same transfer, "
+        "histmatch_detail). Writes metrics.json and "
         "metrics.csv; prints a table.",
     )
     add_checkpoint_args(p)

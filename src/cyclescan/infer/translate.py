@@ -126,12 +126,20 @@ def translate_volume(
 
         raise CheckpointError(f"{vol.name}: the generator produced {bad} NaN/Inf voxel(s) from a finite "
                               "input; the checkpoint's weights are broken (NaN/Inf) or overflow; nothing written")
-    out = prep.to_source(y, target_stats)
-    detail_sigma = post_detail_sigma(cfg)
-    if detail_sigma > 0:
-        from cyclescan.infer.detail import ratio_detail_transfer
-
-        out = out.with_array(ratio_detail_transfer(vol.array, out.array, vol.spacing, detail_sigma,
-                                                  floor=target_stats.lo))
+    out = apply_post_detail(vol, prep.to_source(y, target_stats), cfg, target_stats)
     out.meta = {**vol.meta, "translated": True}
     return out
+
+
+def apply_post_detail(source: Volume, raw: Volume, cfg: Config, target_stats: NormStats) -> Volume:
+    """The last step of ``translate_volume``: the ratio detail transfer (infer/detail.py) of the
+    generator's raw output ``raw`` (target scanner units, the source's grid) at width
+    ``post_detail_sigma(cfg)``; ``raw`` itself when that is 0. ``evaluate`` calls it on a raw
+    translation to score the model with and without the transfer from one generator pass."""
+    detail_sigma = post_detail_sigma(cfg)
+    if detail_sigma <= 0:
+        return raw
+    from cyclescan.infer.detail import ratio_detail_transfer
+
+    return raw.with_array(ratio_detail_transfer(source.array, raw.array, source.spacing, detail_sigma,
+                                                floor=target_stats.lo))

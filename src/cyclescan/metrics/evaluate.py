@@ -5,10 +5,12 @@ phantom's test set), in one run and on the same inputs:
 
 - **model**: ``infer.translate_volume`` with the checkpoint's generator for the direction;
 - **identity** and **histmatch** baselines (``metrics.baselines``);
-- **histmatch_detail** when the model row gets the ratio detail transfer (``infer.detail_sigma``
-  > 0, infer/detail.py): histogram matching put on the target scale with the target domain's
-  stats, then the same transfer at the same width. It tells whether a gain over histogram
-  matching comes from the network or from the post-process alone.
+- **model_raw** and **histmatch_detail** when the model row gets the ratio detail transfer
+  (``infer.detail_sigma`` > 0, infer/detail.py): the generator's output without the transfer (the
+  same generator pass, so both rows come from one translation), and histogram matching put on the
+  target scale with the target domain's stats, then the same transfer at the same width. Together
+  they tell whether a gain comes from the network or from the post-process alone, and whether the
+  transfer helps this model at all (it costs a generator that already draws sharp borders).
 
 Scores per method and per truth (the given ``target`` and, if given, the noise-free ``clean``
 target, which becomes the headline truth): the report's histogram KL (``metrics.kl``; both volumes
@@ -133,7 +135,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     """
     import torch
 
-    from cyclescan.infer.translate import post_detail_sigma, source_reference, translate_volume
+    from cyclescan.infer.translate import apply_post_detail, post_detail_sigma, source_reference, translate_volume
     from cyclescan.io import read_volume
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
 
@@ -165,7 +167,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
 
     # The baseline with the model's post-process, only when translate_volume applies it.
     detail_sigma = post_detail_sigma(cfg)
-    methods = METHODS + (("histmatch_detail",) if detail_sigma > 0 else ())
+    methods = (("model", "model_raw", *METHODS[1:], "histmatch_detail") if detail_sigma > 0 else METHODS)
+    cfg_raw = cfg.with_overrides(["infer.detail_sigma=0"]) if detail_sigma > 0 else cfg
     clean_vols = _by_key(inputs.clean_target) if inputs.clean_target else {}
     label_vols = _by_key(inputs.labels) if inputs.labels else {}
     truths = (["clean"] if inputs.clean_target else []) + ["target"]
@@ -187,8 +190,9 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         for name, vol in truth_vols.items():
             _check_aligned(src, vol, src_path, name)
 
-        with torch.inference_mode():
-            translated = translate_volume(src, generator, cfg, target_stats, standardize_to=std_ref, device=device)
+        with torch.inference_mode():  # the raw translation; the model row adds translate's own last step
+            raw = translate_volume(src, generator, cfg_raw, target_stats, standardize_to=std_ref, device=device)
+        translated = apply_post_detail(src, raw, cfg, target_stats)
         if inputs.save_translated is not None:
             from cyclescan.io.nifti import write_nifti
 
@@ -196,7 +200,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
         outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
                                   signal=labels is not None,
-                                  detail=(detail_sigma, src.spacing) if detail_sigma > 0 else None)
+                                  detail=(detail_sigma, src.spacing, raw.array) if detail_sigma > 0 else None)
         scores: dict[str, dict[str, dict[str, float]]] = {}
         truth01: dict[str, np.ndarray] = {}
         for truth in truths:
@@ -281,13 +285,15 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 
 
 def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any]] = None,
+                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any, np.ndarray]] = None,
                     ) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
 
     The signal-space entry is None unless ``signal`` (it is only used for the per-tissue errors).
-    ``detail`` = (sigma, spacing) adds ``histmatch_detail``: the histogram-matched volume on the
-    target scanner scale, through the ratio detail transfer, then scored exactly like the model.
+    ``detail`` = (sigma, spacing, raw) adds ``model_raw`` (``raw``: the generator's translation
+    before the transfer, target scanner units) and ``histmatch_detail``: the histogram-matched
+    volume on the target scanner scale, through the ratio detail transfer; both scored exactly like
+    the model.
     Each volume's foreground mask is computed once and shared by its normalizations.
 
     Metric space: the model's translation (target scanner units) is normalized by its own stats,
@@ -311,8 +317,10 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
     # match the source's foreground to them.
     hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg, source_norm=src_norm)
-    out = {
-        "model": target_scale(translated),
+    out = {"model": target_scale(translated)}
+    if detail is not None:
+        out["model_raw"] = target_scale(np.asarray(detail[2], dtype=np.float32))
+    out |= {
         "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
         "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
                       _signal(denormalize(hm_norm, target_stats), data_cfg) if signal else None),
@@ -320,7 +328,7 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     if detail is not None:
         from cyclescan.infer.detail import ratio_detail_transfer
 
-        sigma, spacing = detail
+        sigma, spacing, _ = detail
         out["histmatch_detail"] = target_scale(
             ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo))
     return out

@@ -5,7 +5,7 @@
     {"format": "cyclescan-metrics", "format_version": 1, "created": ISO time,
      "checkpoint": str, "epoch": int, "step": int, "direction": "a2b",
      "source_domain": "ciss", "target_domain": "dess", "inputs": {source, target, clean_target,
-     labels, reference}, "metric_space": str, "methods": ["model", "identity", "histmatch"(, "histmatch_detail")],
+     labels, reference}, "metric_space": str, "methods": ["model"(, "model_raw"), "identity", "histmatch"(, "histmatch_detail")],
      "truths": ["clean", "target"],            # the first is the headline truth
      "metrics": ["kl", "psnr", "ssim", "mae", "ncc", ...tissue...],
      "subjects": [{"name": str, "scores": {truth: {method: {metric: float}}}}],
