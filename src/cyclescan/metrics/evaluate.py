@@ -165,7 +165,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     generator = build_generator_from_checkpoint(ckpt, inputs.direction).to(device)
     std_ref = source_reference(ckpt, cfg, inputs.direction)
 
-    # The baseline with the model's post-process, only when translate_volume applies it.
+    # The raw row and the baseline with the model's post-process, only when translate_volume applies it.
     detail_sigma = post_detail_sigma(cfg)
     methods = (("model", "model_raw", *METHODS[1:], "histmatch_detail") if detail_sigma > 0 else METHODS)
     cfg_raw = cfg.with_overrides(["infer.detail_sigma=0"]) if detail_sigma > 0 else cfg
