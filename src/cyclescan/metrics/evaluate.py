@@ -200,7 +200,8 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
         outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
                                   signal=labels is not None,
-                                  detail=(detail_sigma, src.spacing, raw.array) if detail_sigma > 0 else None)
+                                  detail=(detail_sigma, src.spacing) if detail_sigma > 0 else None,
+                                  raw=raw.array if detail_sigma > 0 else None)
         scores: dict[str, dict[str, dict[str, float]]] = {}
         truth01: dict[str, np.ndarray] = {}
         for truth in truths:
@@ -285,15 +286,15 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 
 
 def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any, np.ndarray]] = None,
-                    ) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any]] = None,
+                    raw: Optional[np.ndarray] = None) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
     """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
 
     The signal-space entry is None unless ``signal`` (it is only used for the per-tissue errors).
-    ``detail`` = (sigma, spacing, raw) adds ``model_raw`` (``raw``: the generator's translation
-    before the transfer, target scanner units) and ``histmatch_detail``: the histogram-matched
-    volume on the target scanner scale, through the ratio detail transfer; both scored exactly like
-    the model.
+    ``raw`` (the generator's translation before the detail transfer, target scanner units) adds
+    ``model_raw``; ``detail`` = (sigma, spacing) adds ``histmatch_detail``: the histogram-matched
+    volume on the target scanner scale, through the ratio detail transfer. Both are scored exactly
+    like the model.
     Each volume's foreground mask is computed once and shared by its normalizations.
 
     Metric space: the model's translation (target scanner units) is normalized by its own stats,
@@ -318,8 +319,8 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     # match the source's foreground to them.
     hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg, source_norm=src_norm)
     out = {"model": target_scale(translated)}
-    if detail is not None:
-        out["model_raw"] = target_scale(np.asarray(detail[2], dtype=np.float32))
+    if raw is not None:
+        out["model_raw"] = target_scale(np.asarray(raw, dtype=np.float32))
     out |= {
         "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
         "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
@@ -328,7 +329,7 @@ def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, 
     if detail is not None:
         from cyclescan.infer.detail import ratio_detail_transfer
 
-        sigma, spacing, _ = detail
+        sigma, spacing = detail
         out["histmatch_detail"] = target_scale(
             ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo))
     return out
