@@ -6,8 +6,12 @@ error inside the truth's foreground (the voxels PSNR is computed over, same metr
 `cyclescan evaluate`: each volume normalized by its own percentiles, [0, 1]) by the phantom's
 tissue labels: per tissue the voxel count, the truth's and the translation's mean, the bias
 (difference of the means, a wrong tissue *level*), the RMS error (level plus texture/noise) and
-the tissue's share of the total squared error, and the correlation of translation and truth
-inside the tissue (does the translation keep the texture and bias field, or invert them?).
+the tissue's share of the total squared error, the correlation of translation and truth
+inside the tissue (does the translation keep the texture and bias field, or invert them?) and the
+relative spread ratio, the translation's coefficient of variation (std / mean) inside the tissue
+over the truth's. It is blind to a global scale, which the metric space's per-volume normalization
+applies; below 1, the bias field and texture are kept but shrunk toward the tissue mean, which
+shortens the bright tail and so lifts every tissue in that normalization.
 
     cyclescan translate --checkpoint RUN/checkpoints/best.pt --direction a2b --out /tmp/t_a2b PH/test/ciss
     .venv/bin/python scripts/error_budget.py --phantom PH --translated /tmp/t_a2b --target dess [--json F]
@@ -33,8 +37,9 @@ from quality_lib import md_table, truth_in_metric_space  # noqa: E402
 
 def error_budget(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray, labels: np.ndarray,
                  names: dict[int, str]) -> list[dict]:
-    """Per label inside ``mask``: {tissue, n, truth, pred, bias, rms, share} (share of the summed
-    squared error, so the shares add up to 1). Arrays (D, H, W); pred/truth in [0, 1]."""
+    """Per label inside ``mask``: {tissue, n, truth, pred, bias, rms, share, corr, spread} (share of
+    the summed squared error, so the shares add up to 1; spread = the coefficient of variation of
+    pred over truth's inside the tissue, nan when the truth is constant there). Arrays (D, H, W); pred/truth in [0, 1]."""
     se = (pred01 - truth01) ** 2
     total = float(se[mask].sum()) or 1.0
     rows = []
@@ -43,7 +48,7 @@ def error_budget(pred01: np.ndarray, truth01: np.ndarray, mask: np.ndarray, labe
         t, p = float(truth01[k].mean()), float(pred01[k].mean())
         rows.append({"tissue": names.get(int(lab), str(int(lab))), "n": int(k.sum()), "truth": t, "pred": p,
                      "bias": p - t, "rms": float(np.sqrt(se[k].mean())), "share": float(se[k].sum()) / total,
-                     "corr": _corr(pred01[k], truth01[k])})
+                     "corr": _corr(pred01[k], truth01[k]), "spread": _spread(pred01[k], truth01[k])})
     return rows
 
 
@@ -54,13 +59,22 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def _spread(pred: np.ndarray, truth: np.ndarray) -> float:
+    """(std / mean of pred) / (std / mean of truth) of one voxel set: 1 for any pred = c x truth.
+    nan when the truth is constant, either mean is not positive, or < 3 voxels."""
+    if truth.size < 3 or truth.std() == 0 or truth.mean() <= 0 or pred.mean() <= 0:
+        return float("nan")
+    return float((pred.std() / pred.mean()) / (truth.std() / truth.mean()))
+
+
 def pooled(per_subject: list[list[dict]]) -> list[dict]:
     """Voxel-weighted pooling of several subjects' budgets (shares re-normalized to the pooled total;
-    the within-tissue correlation is the voxel-weighted mean of the subjects' correlations)."""
+    the within-tissue correlation and spread ratio are voxel-weighted means of the subjects')."""
     acc: dict[str, dict] = {}
     for rows in per_subject:
         for r in rows:
-            a = acc.setdefault(r["tissue"], {"n": 0, "truth": 0.0, "pred": 0.0, "sse": 0.0, "corr": 0.0, "n_corr": 0})
+            a = acc.setdefault(r["tissue"], {"n": 0, "truth": 0.0, "pred": 0.0, "sse": 0.0, "corr": 0.0, "n_corr": 0,
+                                             "spread": 0.0, "n_spread": 0})
             a["n"] += r["n"]
             a["truth"] += r["truth"] * r["n"]
             a["pred"] += r["pred"] * r["n"]
@@ -68,10 +82,14 @@ def pooled(per_subject: list[list[dict]]) -> list[dict]:
             if np.isfinite(r["corr"]):
                 a["corr"] += r["corr"] * r["n"]
                 a["n_corr"] += r["n"]
+            if np.isfinite(r.get("spread", float("nan"))):
+                a["spread"] += r["spread"] * r["n"]
+                a["n_spread"] += r["n"]
     total = sum(a["sse"] for a in acc.values()) or 1.0
     return [{"tissue": k, "n": a["n"], "truth": a["truth"] / a["n"], "pred": a["pred"] / a["n"],
              "bias": (a["pred"] - a["truth"]) / a["n"], "rms": float(np.sqrt(a["sse"] / a["n"])),
-             "share": a["sse"] / total, "corr": a["corr"] / a["n_corr"] if a["n_corr"] else float("nan")}
+             "share": a["sse"] / total, "corr": a["corr"] / a["n_corr"] if a["n_corr"] else float("nan"),
+             "spread": a["spread"] / a["n_spread"] if a["n_spread"] else float("nan")}
             for k, a in acc.items()]
 
 
@@ -93,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no .nii.gz in {a.translated}")
     rows = sorted(pooled(per_subject), key=lambda r: -r["share"])
     print(md_table(["tissue", "voxels", "truth mean", "model mean", "bias", "RMS error", "share of squared error",
-                    "corr. with truth inside the tissue"],
+                    "corr. with truth inside the tissue", "relative spread (CV model / CV truth)"],
                    [(r["tissue"], r["n"], f"{r['truth']:.3f}", f"{r['pred']:.3f}", f"{r['bias']:+.3f}",
-                     f"{r['rms']:.3f}", f"{100 * r['share']:.1f} %", f"{r['corr']:+.2f}") for r in rows]))
+                     f"{r['rms']:.3f}", f"{100 * r['share']:.1f} %", f"{r['corr']:+.2f}", f"{r['spread']:.2f}")
+                    for r in rows]))
     if a.json:
         a.json.write_text(json.dumps({"subjects": len(per_subject), "rows": rows}, indent=1))
     return 0

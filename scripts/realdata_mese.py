@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         run_cli(["evaluate", "--checkpoint", ckpt, "--direction", direction, "--source", dirs[s], "--target", dirs[t],
                  "--out", mpath, "--save-translated", mpath.parent / f"translated_{direction}", "--quiet"], commands)
         summ = load_summary(mpath)
+        methods = json.loads(mpath.read_text())["methods"]  # evaluate's own rows, in its order
         lk, lk_mid = lookup_scores(dirs, direction, data_cfg)
-        rows = {m: {k: mean(summ, "target", m, k) for k in ("psnr", "ssim", "mae", "ncc", "kl")}
-                for m in ("model", "model_raw", "identity", "histmatch", "histmatch_detail") if m in summ.get("target", {})}
+        rows = {m: {k: mean(summ, "target", m, k) for k in ("psnr", "ssim", "mae", "ncc", "kl")} for m in methods}
         rows.update({name: {k: float(v[k]) for k in ("psnr", "ssim", "mae", "ncc", "kl")} for name, v in lk.items()})
         results["directions"][direction] = rows
         results.setdefault("spectrum_peak_ratio", {})[direction] = spectrum_check(mpath.parent / f"translated_{direction}",

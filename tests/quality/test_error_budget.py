@@ -41,3 +41,24 @@ def test_pooling_weights_by_voxels(error_budget):
     assert rows["fat"]["bias"] == pytest.approx(0.25) and rows["fat"]["rms"] == pytest.approx(0.5)
     assert rows["fat"]["share"] == pytest.approx(0.5) and rows["acl"]["share"] == pytest.approx(0.5)
     assert rows["fat"]["corr"] == pytest.approx(-0.5) and np.isnan(rows["acl"]["corr"])
+
+
+def test_spread_ratio_sees_a_shrunk_bias_field(error_budget):
+    """Texture kept at half its amplitude around the same mean: correlation 1, relative spread 0.5;
+    a global gain (what the metric space's normalization removes) leaves it at 1."""
+    truth = np.array([[[0.4, 0.5, 0.6, 0.7, 0.3]]])
+    shrunk = truth.mean() + 0.5 * (truth - truth.mean())
+    labels, mask = np.ones_like(truth, dtype=int), np.ones_like(truth, dtype=bool)
+    row = error_budget.error_budget(shrunk, truth, mask, labels, {1: "fat"})[0]
+    assert row["corr"] == pytest.approx(1.0) and row["spread"] == pytest.approx(0.5)
+    scaled = error_budget.error_budget(1.3 * truth, truth, mask, labels, {1: "fat"})[0]  # a global gain
+    assert scaled["spread"] == pytest.approx(1.0)
+    flat = error_budget.error_budget(np.full_like(truth, 0.5), np.full_like(truth, 0.5), mask, labels, {1: "fat"})[0]
+    assert np.isnan(flat["spread"])
+
+
+def test_pooled_spread_is_voxel_weighted_and_skips_nan(error_budget):
+    base = {"tissue": "fat", "truth": 0.5, "pred": 0.5, "bias": 0.0, "rms": 0.1, "share": 1.0, "corr": 1.0}
+    rows = error_budget.pooled([[{**base, "n": 1, "spread": 1.0}], [{**base, "n": 3, "spread": 0.6}],
+                                [{**base, "n": 5, "spread": float("nan")}]])
+    assert rows[0]["spread"] == pytest.approx((1.0 + 3 * 0.6) / 4)
