@@ -56,6 +56,11 @@ class DataConfig:
     standardize: bool = _f(False, help="match each volume's foreground histogram to its domain's training "
                            "quantiles after normalization (training and translation; data/histogram.py)")
     pad_multiple: int = _f(1, 1, 256, "pad each prepared volume so (D,H,W) are multiples of this (1 = only pad up to patch size)")
+    bias_correction: Literal["none", "n4"] = _f("none", help="n4: divide every volume by its N4 bias-field estimate "
+                                                "before normalization (training and translation) and multiply "
+                                                "the translation by the input's (data/bias.py)")
+    n4_shrink: list[int] = _f([1, 4, 4], 1, 16, "N4 fit on the volume shrunk by these factors (D, H, W)")
+    n4_iterations: list[int] = _f([50, 50, 30], 1, 1000, "N4 maximum iterations per fitting level")
 
 
 @dataclass
@@ -181,6 +186,10 @@ class Config:
             raise ConfigError("data.norm_lower_percentile must be below data.norm_upper_percentile")
         if d.target_spacing is not None and len(d.target_spacing) != 3:
             raise ConfigError("data.target_spacing: expected 3 numbers (mm) or null")
+        if len(d.n4_shrink) != 3:
+            raise ConfigError("data.n4_shrink: expected 3 integers (D, H, W)")
+        if not d.n4_iterations:
+            raise ConfigError("data.n4_iterations: expected at least one level")
         axes = sorted("LRAPSI".index(c) // 2 for c in d.orientation.upper() if c in "LRAPSI")
         if len(d.orientation) != 3 or axes != [0, 1, 2]:
             raise ConfigError(f"data.orientation: {d.orientation!r} is not an axis code such as RIP or RAS "

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # foreground mask), so a persistent cache never serves volumes prepared by older code.
 PREP_VERSION = 2
 _KEY_FIELDS = ("echo", "orientation", "target_spacing", "norm_lower_percentile", "norm_upper_percentile",
-               "norm_foreground_mask", "patch_size", "pad_multiple")
+               "norm_foreground_mask", "patch_size", "pad_multiple", "bias_correction", "n4_shrink", "n4_iterations")
 
 
 class VolumeCache:
@@ -104,7 +104,8 @@ class VolumeCache:
     def _store(self, path: str | Path, pv: PreparedVolume) -> PreparedVolume:
         d = self.directory / self.key(path)
         d.mkdir(parents=True, exist_ok=True)
-        for name, arr in (("array", pv.array), ("mask", pv.mask), ("source", pv.source.array)):
+        extra = [("bias", pv.bias)] if pv.bias is not None else []
+        for name, arr in [("array", pv.array), ("mask", pv.mask), ("source", pv.source.array), *extra]:
             with atomic_path(d / f"{name}.npy") as tmp:
                 np.save(tmp, arr)
         meta = {"stats": pv.stats.to_dict(), "affine": pv.affine.tolist(), "source_affine": pv.source.affine.tolist(),
@@ -121,7 +122,8 @@ def _load(d: Path) -> PreparedVolume:
     source = Volume(arrays["source"], np.asarray(meta["source_affine"]), meta["source_meta"])
     return PreparedVolume(arrays["array"], NormStats.from_dict(meta["stats"]), source, arrays["mask"],
                           np.asarray(meta["affine"]), Reorientation.from_dict(meta["reorientation"]),
-                          Resampling.from_dict(meta["resampling"]), Padding.from_dict(meta["padding"]), meta["info"])
+                          Resampling.from_dict(meta["resampling"]), Padding.from_dict(meta["padding"]), meta["info"],
+                          np.load(d / "bias.npy", mmap_mode="r") if (d / "bias.npy").is_file() else None)
 
 
 def _fits_in_memory(pv: PreparedVolume) -> bool:
@@ -129,5 +131,5 @@ def _fits_in_memory(pv: PreparedVolume) -> bool:
         import psutil
     except ImportError:  # pragma: no cover - psutil is a pinned dependency
         return True
-    need = pv.array.nbytes + pv.mask.nbytes + pv.source.array.nbytes
+    need = pv.array.nbytes + pv.mask.nbytes + pv.source.array.nbytes + (pv.bias.nbytes if pv.bias is not None else 0)
     return psutil.virtual_memory().available > 2 * need

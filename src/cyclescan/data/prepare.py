@@ -1,10 +1,10 @@
 """From a file on disk to a normalized, canonical, padded array, and back again.
 
-    read -> canonical orientation -> [resample] -> foreground mask -> percentile stats
-         -> normalize to [-1, 1] -> pad to >= patch size (value -1)
+    read -> canonical orientation -> [resample] -> [divide by the N4 bias field] -> foreground mask
+         -> percentile stats -> normalize to [-1, 1] -> pad to >= patch size (value -1)
 
-``PreparedVolume.to_source`` undoes the spatial steps (and optionally the intensity step) so model
-output lands in the source file's voxel grid with the source affine.
+``PreparedVolume.to_source`` undoes the spatial steps (and optionally the intensity steps, the
+bias field included) so model output lands in the source file's voxel grid with the source affine.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class PreparedVolume:
         mask: bool (D, H, W) foreground of ``array`` (False in the padding).
         affine: voxel -> RAS mm of ``array`` (so patches keep their world position).
         reorientation, resampling, padding: the records ``to_source`` undoes.
+        bias: float32 (D, H, W) N4 bias field the (unpadded) array was divided by
+            (``data.bias_correction: n4``), or None.
     """
 
     array: np.ndarray
@@ -50,6 +52,7 @@ class PreparedVolume:
     resampling: Resampling | None
     padding: Padding
     info: dict[str, Any] = field(default_factory=dict)
+    bias: np.ndarray | None = None
 
     @property
     def path(self) -> str:
@@ -65,11 +68,15 @@ class PreparedVolume:
 
         Crops the padding (exact), resamples back if resampling was used (linear), undoes the
         reorientation (exact). With ``stats``, also maps [-1, 1] to scanner units with them
-        (pass the *target domain's* stats for translated output). Metadata is the source's.
+        (pass the *target domain's* stats for translated output) and multiplies by ``bias`` when
+        the volume was bias-corrected. Metadata is the source's.
         """
         if tuple(array.shape) != tuple(self.array.shape):
             raise ValueError(f"to_source: array shape {array.shape} != prepared shape {self.array.shape}")
         out = self.padding.invert(np.asarray(array))
+        if stats is not None and self.bias is not None:
+            out = denormalize(out, stats) * self.bias   # scanner units, then the input's bias back
+            stats = None
         if self.resampling is not None:
             out = self.resampling.invert(out)
         out = self.reorientation.invert_array(out)
@@ -92,8 +99,15 @@ def prepare_volume(path: str | Path, data_cfg: DataConfig, source: Volume | None
     if res is not None:
         array = res.apply(array)
         affine = res.affine(affine)
+    bias = None
     try:
         mask = foreground_mask(array)
+        if data_cfg.bias_correction == "n4":
+            from cyclescan.data.bias import estimate_bias
+
+            bias = estimate_bias(array, mask, voxel_spacing(affine), data_cfg.n4_shrink, data_cfg.n4_iterations)
+            array = array / bias
+            mask = foreground_mask(array)
         stats = fit_stats(array, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
                           mask if data_cfg.norm_foreground_mask else None)
     except InputError as exc:
@@ -109,4 +123,4 @@ def prepare_volume(path: str | Path, data_cfg: DataConfig, source: Volume | None
     info = {"canonical_shape": list(canon.shape), "shape": list(norm.shape),
             "foreground_fraction": float(mask.mean())}
     return PreparedVolume(np.ascontiguousarray(norm, dtype=np.float32), stats, vol, np.ascontiguousarray(mask),
-                          affine, reo, res, pad, info)
+                          affine, reo, res, pad, info, bias)
