@@ -127,3 +127,18 @@ def test_default_is_off():
     assert Config().data.bias_correction == "none"
     assert dataclasses.asdict(Config().data)["n4_shrink"] == [1, 4, 4]
     torch.manual_seed(0)  # keeps the module's torch import used (translate_volume runs torch)
+
+
+def test_bias_to_source_is_the_field_in_the_input_layout():
+    """Through a reorientation (the affine flips and permutes axes) and padding (a volume smaller
+    than the patch), the field comes back on the input's grid."""
+    flat, _, body = _phantom(6)
+    true = _bias()
+    affine = np.array([[0, 0, -1.0, 10], [3.0, 0, 0, -5], [0, -1.0, 0, 7], [0, 0, 0, 1]])
+    vol = Volume(flat * true, affine)
+    prep = prepare_volume("mem", _cfg(patch_size=[20, 40, 40]).data, source=vol)
+    assert prep.array.shape != vol.shape                       # padded and permuted
+    field = prep.bias_to_source()
+    assert field.shape == vol.shape
+    assert np.corrcoef(np.log(field[body]), np.log(true[body]))[0, 1] > 0.95
+    assert prepare_volume("mem", _cfg(bias_correction="none").data, source=vol).bias_to_source() is None

@@ -84,6 +84,13 @@ class PreparedVolume:
             out = denormalize(out, stats)
         return Volume(np.ascontiguousarray(out, dtype=np.float32), self.source.affine.copy(), dict(self.source.meta))
 
+    def bias_to_source(self) -> np.ndarray | None:
+        """The N4 field this volume was divided by, in the source file's layout (float32 (D, H, W)),
+        or None without bias correction. ``evaluate`` gives it to the baselines."""
+        if self.bias is None:
+            return None
+        return self.to_source(self.padding.apply(np.asarray(self.bias, dtype=np.float32), 1.0)).array
+
 
 def prepare_volume(path: str | Path, data_cfg: DataConfig, source: Volume | None = None) -> PreparedVolume:
     """Read ``path`` (or use the already-read ``source``) and prepare it for the network.

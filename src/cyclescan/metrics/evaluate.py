@@ -35,9 +35,10 @@ from cyclescan.errors import InputError
 from cyclescan.io.nifti import volume_stem
 from cyclescan.metrics import baselines as bl
 from cyclescan.metrics.kl import histogram_kl, normalized_histogram
-from cyclescan.metrics.paired import own_normalize, paired_scores
+from cyclescan.metrics.methods import fg_raw, foreground_or_all, method_outputs, own_norm, signal_space
+from cyclescan.metrics.paired import paired_scores
 from cyclescan.metrics.results import FORMAT, FORMAT_VERSION, METHODS, summarize
-from cyclescan.metrics.tissue import tissue_errors, to_signal_space
+from cyclescan.metrics.tissue import tissue_errors
 
 METRIC_SPACE = (
     "each volume normalized by its own percentile stats (data.norm_*_percentile, foreground) to "
@@ -135,6 +136,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
     """
     import torch
 
+    from cyclescan.data.prepare import prepare_volume
     from cyclescan.infer.translate import apply_post_detail, post_detail_sigma, source_reference, translate_volume
     from cyclescan.io import read_volume
     from cyclescan.train.checkpoint import build_generator_from_checkpoint, checkpoint_config, load_checkpoint
@@ -193,28 +195,32 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         with torch.inference_mode():  # the raw translation; the model row adds translate's own last step
             raw = translate_volume(src, generator, cfg_raw, target_stats, standardize_to=std_ref, device=device)
         translated = apply_post_detail(src, raw, cfg, target_stats)
+        # The baselines share the model's bias handling (metrics/methods.py); N4 is deterministic,
+        # so this is the field translate_volume divided by.
+        bias = (prepare_volume(src.name, cfg.data, source=src).bias_to_source()
+                if cfg.data.bias_correction != "none" else None)
         if inputs.save_translated is not None:
             from cyclescan.io.nifti import write_nifti
 
             inputs.save_translated.mkdir(parents=True, exist_ok=True)
             write_nifti(translated, inputs.save_translated / f"{key}.nii.gz")
-        outputs = _method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
+        outputs = method_outputs(src.array, translated.array, target_stats, reference, cfg.data,
                                   signal=labels is not None,
                                   detail=(detail_sigma, src.spacing) if detail_sigma > 0 else None,
-                                  raw=raw.array if detail_sigma > 0 else None)
+                                  raw=raw.array if detail_sigma > 0 else None, bias=bias)
         scores: dict[str, dict[str, dict[str, float]]] = {}
         truth01: dict[str, np.ndarray] = {}
         for truth in truths:
             t_arr = truth_vols[truth].array
             try:
-                t_fg = _fg_raw(t_arr)
-                t_norm = _own_norm(t_arr, cfg.data, t_fg)
+                t_fg = fg_raw(t_arr)
+                t_norm = own_norm(t_arr, cfg.data, t_fg)
             except InputError as exc:  # e.g. a constant (all-zero) truth: name the file
                 raise InputError(f"{truth_vols[truth].name}: {exc}") from exc
             t01 = truth01[truth] = (t_norm + 1.0) * 0.5
-            mask = _foreground(t_fg)
+            mask = foreground_or_all(t_fg)
             scores[truth] = {}
-            t_sig = _signal(t_arr, cfg.data, t_fg) if labels is not None else None
+            t_sig = signal_space(t_arr, cfg.data, t_fg) if labels is not None else None
             for method, (m_norm, m01, m_sig) in outputs.items():
                 s = {"kl": histogram_kl(t_norm, m_norm), **paired_scores(m01, t01, mask).to_dict()}
                 if labels is not None:
@@ -285,61 +291,6 @@ def save_examples(result: dict[str, Any], json_path: Path) -> Optional[Path]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, reference: np.ndarray,
-                    data_cfg: Any, signal: bool = True, detail: Optional[tuple[float, Any]] = None,
-                    raw: Optional[np.ndarray] = None) -> dict[str, tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
-    """method -> (model space [-1,1] for KL, [0,1] metric space, signal space for tissues), (D, H, W).
-
-    The signal-space entry is None unless ``signal`` (it is only used for the per-tissue errors).
-    ``raw`` (the generator's translation before the detail transfer, target scanner units) adds
-    ``model_raw``; ``detail`` = (sigma, spacing) adds ``histmatch_detail``: the histogram-matched
-    volume on the target scanner scale, through the ratio detail transfer. Both are scored exactly
-    like the model.
-    Each volume's foreground mask is computed once and shared by its normalizations.
-
-    Metric space: the model's translation (target scanner units) is normalized by its own stats,
-    exactly like the truth; the identity is the source normalized by its own stats; histogram
-    matching outputs a model-space volume by construction and is only mapped to [0, 1] (normalizing
-    an already clipped volume again is not idempotent: the clipped air changes its mask).
-    Signal space (tissue errors): each output in scanner units over its own upper percentile; the
-    histogram-matched volume is put on the target scanner scale with the target domain's stats.
-    """
-    from cyclescan.data.normalize import denormalize, normalize
-
-    def target_scale(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-        """The entry of an output in target scanner units (the model's, histmatch_detail's)."""
-        fg = _fg_raw(vol) if data_cfg.norm_foreground_mask else None
-        return (normalize(vol, target_stats), (_own_norm(vol, data_cfg, fg) + 1.0) * 0.5,
-                _signal(vol, data_cfg, fg) if signal else None)
-
-    translated = np.asarray(translated, dtype=np.float32)
-    src_fg = _fg_raw(src)
-    src_norm = _own_norm(src, data_cfg, src_fg)
-    # The reference quantiles are of the training volumes' foreground (data.intensity_quantiles):
-    # match the source's foreground to them.
-    hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg, source_norm=src_norm)
-    out = {"model": target_scale(translated)}
-    if raw is not None:
-        out["model_raw"] = target_scale(np.asarray(raw, dtype=np.float32))
-    out |= {
-        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, _signal(src, data_cfg, src_fg) if signal else None),
-        "histmatch": (hm_norm, (hm_norm + 1.0) * 0.5,
-                      _signal(denormalize(hm_norm, target_stats), data_cfg) if signal else None),
-    }
-    if detail is not None:
-        from cyclescan.infer.detail import ratio_detail_transfer
-
-        sigma, spacing = detail
-        out["histmatch_detail"] = target_scale(
-            ratio_detail_transfer(src, denormalize(hm_norm, target_stats), spacing, sigma, floor=target_stats.lo))
-    return out
-
-
-def _signal(array: np.ndarray, data_cfg: Any, fg: Optional[np.ndarray] = None) -> np.ndarray:
-    """Signal space (tissue errors); ``fg``: the volume's ``foreground_mask`` if already computed."""
-    return to_signal_space(array, data_cfg.norm_upper_percentile, data_cfg.norm_foreground_mask, mask=fg)
-
-
 def _mid_slices(outputs: dict, truth01: np.ndarray) -> dict[str, np.ndarray]:
     """Middle slice (axis 0) of source, each method and the truth, in [0, 1] metric space.
 
@@ -349,26 +300,6 @@ def _mid_slices(outputs: dict, truth01: np.ndarray) -> dict[str, np.ndarray]:
     ex = {"source": outputs["identity"][1][d], "truth": truth01[d]}
     ex.update({m: v[1][d] for m, v in outputs.items()})
     return ex
-
-
-def _own_norm(array: np.ndarray, data_cfg: Any, fg: Optional[np.ndarray] = None) -> np.ndarray:
-    """(D, H, W) -> float32 [-1, 1] normalized by the volume's own percentile stats (training rules);
-    ``fg``: the volume's ``foreground_mask`` if already computed."""
-    return own_normalize(array, data_cfg.norm_lower_percentile, data_cfg.norm_upper_percentile,
-                         data_cfg.norm_foreground_mask, mask=fg)
-
-
-def _fg_raw(array: np.ndarray) -> np.ndarray:
-    """``foreground_mask`` of a (D, H, W) volume as bool (may be empty)."""
-    from cyclescan.data.normalize import foreground_mask
-
-    return np.asarray(foreground_mask(np.asarray(array, dtype=np.float32)), dtype=bool)
-
-
-def _foreground(fg: np.ndarray) -> np.ndarray:
-    """The mask paired metrics and histogram matching use: ``fg`` (from ``_fg_raw``), or every
-    voxel when it is empty."""
-    return fg if fg.any() else np.ones(fg.shape, dtype=bool)
 
 
 def _norm_stats(ckpt: dict[str, Any], key: str) -> Any:
