@@ -22,7 +22,7 @@ DIRECTIONS = ("a2b", "b2a")
 def register(sub) -> None:
     p = add_subcommand(
         sub, "demo",
-        help="end to end on the synthetic knee: phantom, train, translate, evaluate, report (~9 min on 2 AVX2 cores in fp32, ~3 min on 2 Zen 4 cores in bf16; measured)",
+        help="end to end on the synthetic knee: phantom, train, translate, evaluate, report (~9 min on 2 AVX2 cores in fp32 before N4, ~4 min on 2 Zen 4 cores in bf16 with it; measured)",
         description="Generate the phantom, train with the demo config, translate the paired test set in both "
         "directions, evaluate against the noise-free truth and the noisy targets beside identity and "
         "histogram matching, and write the HTML report. Prints the report path and the metrics tables.",
