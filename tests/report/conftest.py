@@ -42,7 +42,7 @@ def _metrics(direction: str, src: str, tgt: str, rng: np.random.Generator) -> di
         "format": "cyclescan-metrics", "format_version": 1, "created": "2025-01-01T00:00:00",
         "checkpoint": "RUN/checkpoints/best.pt", "epoch": 6, "step": 60, "direction": direction,
         "source_domain": src, "target_domain": tgt, "metric_space": "test space",
-        "inputs": {"detail_sigma": 1.25} if direction == "a2b" else {},
+        "inputs": {"detail_sigma": 1.25, "bias_correction": "n4"} if direction == "a2b" else {},
         "methods": [m for m, _ in methods], "truths": ["clean", "target"],
         "metrics": ["kl", "psnr", "ssim", "mae", "ncc", "cartilage_rel_error", "fluid_rel_error",
                     "acl_rel_error", "acl_norm_rel_error"],

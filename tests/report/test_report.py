@@ -47,6 +47,7 @@ def test_report_images_exist_and_page_is_self_contained(built_report: Path):
         assert text in page, text
     assert '<td class="best">' in page
     assert page.count("ratio detail transfer σ 1.25") == 1  # a2b records it; b2a (older file) has none
+    assert page.count("N4 bias correction (model and histogram matching)") == 1  # the same: only a2b
     assert page.count('<tr class="histmatch_detail"><td>histmatch_detail</td>') == 2  # a2b: clean + target
 
 

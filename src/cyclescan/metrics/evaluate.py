@@ -257,6 +257,7 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
             "reference": str(inputs.reference) if inputs.reference else "checkpoint",
             "source_echo": inputs.source_echo, "target_echo": inputs.target_echo,
             "detail_sigma": float(cfg.infer.detail_sigma),  # the model row's ratio detail transfer
+            "bias_correction": cfg.data.bias_correction,     # model and histmatch (metrics/methods.py)
         },
         "metric_space": METRIC_SPACE,
         "methods": list(methods),

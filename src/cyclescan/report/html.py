@@ -137,6 +137,7 @@ def build_report(run: str | Path, out_dir: str | Path | None = None) -> Path:
             "source": str(path), "n": len(m["subjects"]), "epoch": m.get("epoch"),
             "checkpoint": m.get("checkpoint"), "tables": tables, "text": format_table(m),
             "detail_sigma": (m.get("inputs") or {}).get("detail_sigma"),
+            "bias_correction": (m.get("inputs") or {}).get("bias_correction"),
             "histogram": _rel(figures.plot_histograms(m, out / f"{tag}_hist.png"), out),
             "examples": ex_img, "metric_space": m.get("metric_space", ""),
             "subjects": _subject_rows(m),
