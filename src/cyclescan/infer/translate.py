@@ -69,6 +69,7 @@ def translate_volume(
     standardize_to: Optional[np.ndarray] = None,
     device: Optional[str | torch.device] = None,
     progress: Any = None,
+    prep: Any = None,
 ) -> Volume:
     """Translate a whole Volume; the result has the input's shape, affine and voxel layout.
 
@@ -93,6 +94,8 @@ def translate_volume(
             matched to them before the generator, as in training.
         device: where the generator runs (default: the generator's device).
         progress: optional tqdm-like bar (``reset(total=)``, ``update(n)``) counting windows.
+        prep: ``prepare_volume(vol.name, cfg.data, source=vol)`` when the caller already has it
+            (``evaluate`` also needs its bias field); prepared here otherwise.
 
     Returns:
         Volume with a float32 (D, H, W) array in target scanner units, the input's affine (a
@@ -104,19 +107,21 @@ def translate_volume(
     """
     from cyclescan.data.prepare import prepare_volume
 
-    prep = prepare_volume(vol.name, cfg.data, source=vol)
+    if prep is None:
+        prep = prepare_volume(vol.name, cfg.data, source=vol)
+    x = prep.array  # the caller's PreparedVolume is not modified
     if standardize_to is not None:
         from cyclescan.data.histogram import apply_map, standardization_map
 
-        prep.array = apply_map(prep.array, standardization_map(prep.array, prep.mask, standardize_to))
+        x = apply_map(x, standardization_map(x, prep.mask, standardize_to))
     if divisor is None:
         divisor = network_divisor(cfg)
     dev = torch.device(device) if device is not None else model_device(generator)
     window = cfg.window()
     if progress is not None:
-        progress.reset(total=plan_windows(prep.array.shape, window, divisor, cfg.infer.overlap).n_windows)
+        progress.reset(total=plan_windows(x.shape, window, divisor, cfg.infer.overlap).n_windows)
     y = sliding_window_translate(
-        prep.array, generator, window, divisor=divisor, overlap=cfg.infer.overlap, blend=cfg.infer.blend,
+        x, generator, window, divisor=divisor, overlap=cfg.infer.overlap, blend=cfg.infer.blend,
         batch_size=cfg.infer.batch_size, precision=cfg.infer.precision, device=dev,
         on_windows=None if progress is None else progress.update,
     )

@@ -192,13 +192,14 @@ def evaluate(inputs: EvalInputs, progress: Optional[Callable[[str], None]] = Non
         for name, vol in truth_vols.items():
             _check_aligned(src, vol, src_path, name)
 
+        # Prepared once: the generator's input, and its N4 field (None without bias correction) for
+        # the baselines, which share the model's bias handling (metrics/methods.py).
+        prep = prepare_volume(src.name, cfg.data, source=src)
         with torch.inference_mode():  # the raw translation; the model row adds translate's own last step
-            raw = translate_volume(src, generator, cfg_raw, target_stats, standardize_to=std_ref, device=device)
+            raw = translate_volume(src, generator, cfg_raw, target_stats, standardize_to=std_ref, device=device,
+                                   prep=prep)
         translated = apply_post_detail(src, raw, cfg, target_stats)
-        # The baselines share the model's bias handling (metrics/methods.py); N4 is deterministic,
-        # so this is the field translate_volume divided by.
-        bias = (prepare_volume(src.name, cfg.data, source=src).bias_to_source()
-                if cfg.data.bias_correction != "none" else None)
+        bias = prep.bias_to_source()
         if inputs.save_translated is not None:
             from cyclescan.io.nifti import write_nifti
 
