@@ -61,16 +61,16 @@ def method_outputs(src: np.ndarray, translated: np.ndarray, target_stats: Any, r
     if bias is None:
         hm_norm = bl.histmatch_source(src, reference, data_cfg, fg=src_fg, source_norm=src_norm)
         hm_target = denormalize(hm_norm, target_stats)
+        histmatch = (hm_norm, (hm_norm + 1.0) * 0.5, signal_space(hm_target, data_cfg) if signal else None)
     else:
         hm_target = denormalize(bl.histmatch_source(src / bias, reference, data_cfg), target_stats) * bias
+        histmatch = target_scale(hm_target)
     out = {"model": target_scale(translated)}
     if raw is not None:
         out["model_raw"] = target_scale(np.asarray(raw, dtype=np.float32))
-    out |= {
-        "identity": (bl.identity(src_norm), (src_norm + 1.0) * 0.5, signal_space(src, data_cfg, src_fg) if signal else None),
-    }
-    out["histmatch"] = (target_scale(hm_target) if bias is not None else
-                        (hm_norm, (hm_norm + 1.0) * 0.5, signal_space(hm_target, data_cfg) if signal else None))
+    out["identity"] = (bl.identity(src_norm), (src_norm + 1.0) * 0.5,
+                       signal_space(src, data_cfg, src_fg) if signal else None)
+    out["histmatch"] = histmatch
     if detail is not None:
         from cyclescan.infer.detail import ratio_detail_transfer
 
