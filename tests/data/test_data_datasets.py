@@ -159,8 +159,29 @@ def test_intensity_jitter_keeps_air_at_the_floor_and_moves_tissue():
     patch = np.full((4, 8, 8), -1.0, np.float32)
     patch[1:3, 2:6, 2:6] = np.linspace(-0.5, 0.8, 32, dtype=np.float32).reshape(2, 4, 4)
     for seed in range(20):
-        out = augment(patch, np.random.default_rng(seed), flip_prob=0.0, jitter=0.05)
+        out, _ = augment(patch, np.random.default_rng(seed), flip_prob=0.0, jitter=0.05)
         s, t = np.random.default_rng(seed).uniform(-0.05, 0.05, size=2)
         air = patch == -1.0
         assert np.all(out[air] == -1.0)  # air exactly where the generators' air gate writes it
         np.testing.assert_allclose(out[~air], np.clip((patch[~air] + 1) * (1 + s) - 1 + t, -1, 1), atol=1e-6)
+
+
+def test_position_maps_come_with_the_patches_only_when_asked(files):
+    """positions=True adds pos_a / pos_b (3, D, H, W) and leaves the image patches as they were."""
+    from cyclescan.data.patches import foreground_box
+
+    cfg = _cfg()
+    plain = UnpairedPatchDataset(files["a"], files["b"], cfg, train=True, seed=5)
+    pos = UnpairedPatchDataset(files["a"], files["b"], cfg, train=True, seed=5, positions=True)
+    for i in range(len(plain)):
+        x, y = plain[i], pos[i]
+        assert set(x) == {"a", "b"} and set(y) == {"a", "b", "pos_a", "pos_b"}
+        assert torch.equal(x["a"], y["a"]) and torch.equal(x["b"], y["b"])
+        for dom in ("a", "b"):
+            assert y[f"pos_{dom}"].shape == (3, 8, 16, 16) and y[f"pos_{dom}"].dtype == torch.float32
+    # validation item 0 is volume 0 of each domain, unflipped: its column ramp rises by 2 / box width
+    val = UnpairedPatchDataset(files["a"], files["b"], cfg, train=False, seed=5, positions=True)
+    for dom in ("a", "b"):
+        box = foreground_box(val.volume(dom, 0).mask)
+        ramp = val[0][f"pos_{dom}"][2, 0, 0].numpy()
+        np.testing.assert_allclose(np.diff(ramp), 2.0 / (box[1, 2] - box[0, 2]), rtol=1e-5)

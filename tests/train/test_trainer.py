@@ -98,8 +98,8 @@ def test_nan_guard_keeps_last_good_checkpoint(tmp_path, dataset, monkeypatch):
     real = CycleGAN.generator_losses
     calls = {"n": 0}
 
-    def poisoned(self, real_a, real_b):
-        total, terms, fakes = real(self, real_a, real_b)
+    def poisoned(self, real_a, real_b, *pos):
+        total, terms, fakes = real(self, real_a, real_b, *pos)
         if torch.is_grad_enabled():
             calls["n"] += 1
             if calls["n"] == 6:  # a training step of epoch 2 (4 steps per epoch)

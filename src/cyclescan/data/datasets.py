@@ -20,7 +20,7 @@ from cyclescan.data.cache import VolumeCache
 from cyclescan.data.histogram import apply_map, standardization_map
 from cyclescan.data.loader import DataWaitMeter, build_loader
 from cyclescan.data.normalize import NormStats, domain_stats, intensity_quantiles
-from cyclescan.data.patches import augment, crop, foreground_index, sample_start
+from cyclescan.data.patches import augment, crop, foreground_box, foreground_index, position_map, sample_start
 from cyclescan.data.prepare import PreparedVolume, prepare_volume
 from cyclescan.errors import InputError
 
@@ -30,7 +30,9 @@ _DOMAINS = ("a", "b")
 
 
 class UnpairedPatchDataset(Dataset):
-    """Items ``{"a": FloatTensor(1, D, H, W), "b": FloatTensor(1, D, H, W)}`` in [-1, 1].
+    """Items ``{"a": FloatTensor(1, D, H, W), "b": FloatTensor(1, D, H, W)}`` in [-1, 1], plus
+    ``{"pos_a", "pos_b"}: FloatTensor(3, D, H, W)`` (each voxel's position, ``position_map``, flipped
+    with the patch) when ``positions`` is True (``discriminator.positions``).
 
     ``len = max(n_a, n_b) * ppv`` (ppv = patches_per_volume, or val_patches_per_volume when
     ``train`` is False). Indices may be ints (using the epoch from ``set_epoch``) or
@@ -43,10 +45,11 @@ class UnpairedPatchDataset(Dataset):
         train: random patches + augmentation (True) or deterministic validation patches (False).
         seed: base seed.
         cache: share a VolumeCache (e.g. between train and val datasets); one is made if None.
+        positions: also return each patch's position map.
     """
 
     def __init__(self, files_a: Sequence[str | Path], files_b: Sequence[str | Path], data_cfg: DataConfig,
-                 train: bool, seed: int = 0, cache: VolumeCache | None = None):
+                 train: bool, seed: int = 0, cache: VolumeCache | None = None, positions: bool = False):
         self.files = {"a": [Path(f) for f in files_a], "b": [Path(f) for f in files_b]}
         for dom in _DOMAINS:
             if not self.files[dom]:
@@ -58,14 +61,18 @@ class UnpairedPatchDataset(Dataset):
         self.cache = cache if cache is not None else VolumeCache(data_cfg)
         self.ppv = data_cfg.patches_per_volume if self.train else data_cfg.val_patches_per_volume
         self.patch = [int(p) for p in data_cfg.patch_size]
+        self.positions = bool(positions)
         self._fg: dict[str, list[np.ndarray | None]] = {d: [None] * len(self.files[d]) for d in _DOMAINS}
+        self._box: dict[str, list[np.ndarray | None]] = {d: [None] * len(self.files[d]) for d in _DOMAINS}
         self._orders: tuple[int, dict[str, np.ndarray]] | None = None
         self._tables: dict[str, list[np.ndarray]] | None = None  # per-volume standardization maps
         if self.cache.mode != "none":
             # Prepare everything now, in the main process: forked workers then share the arrays.
             for dom in _DOMAINS:
                 for i in range(len(self.files[dom])):
-                    self._fg[dom][i] = foreground_index(self.volume(dom, i).mask)
+                    mask = self.volume(dom, i).mask
+                    self._fg[dom][i] = foreground_index(mask)
+                    self._box[dom][i] = foreground_box(mask)
 
     # -- volumes and domain statistics -------------------------------------------------------------
     def volume(self, domain: str, i: int) -> PreparedVolume:
@@ -139,14 +146,23 @@ class UnpairedPatchDataset(Dataset):
         if not self.train:
             epoch = 0
         order = self._order(epoch)
-        return {dom: torch.from_numpy(self._patch(dom, k, int(order[dom][idx]), epoch, idx)[None])
-                for k, dom in enumerate(_DOMAINS)}
+        item = {}
+        for k, dom in enumerate(_DOMAINS):
+            patch, pos = self._patch(dom, k, int(order[dom][idx]), epoch, idx)
+            item[dom] = torch.from_numpy(patch[None])
+            if pos is not None:
+                item[f"pos_{dom}"] = torch.from_numpy(pos)
+        return item
 
-    def _patch(self, dom: str, k: int, vol_idx: int, epoch: int, idx: int) -> np.ndarray:
+    def _patch(self, dom: str, k: int, vol_idx: int, epoch: int, idx: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(patch (D, H, W), its position map (3, D, H, W) or None)."""
         pv = self.volume(dom, vol_idx)
         fg = self._fg[dom][vol_idx]
         if fg is None:
             fg = foreground_index(pv.mask)
+        box = self._box[dom][vol_idx]
+        if box is None and self.positions:
+            box = foreground_box(pv.mask)
         if self.train:
             rng = np.random.default_rng([self.seed, epoch, idx, k, 1])
             fg_prob = self.cfg.foreground_sampling
@@ -156,8 +172,9 @@ class UnpairedPatchDataset(Dataset):
             fg_prob = 1.0
         start = sample_start(pv.array.shape, self.patch, rng, fg, fg_prob)
         patch = crop(pv.array, start, self.patch)
+        pos = position_map(start, self.patch, box) if self.positions else None
         if self._tables is not None:
             patch = apply_map(patch, self._tables[dom][vol_idx])
         if self.train:
-            patch = augment(patch, rng, self.cfg.flip_prob, self.cfg.intensity_jitter)
-        return patch
+            patch, pos = augment(patch, rng, self.cfg.flip_prob, self.cfg.intensity_jitter, pos)
+        return patch, pos

@@ -128,13 +128,16 @@ def discriminator_divisor(cfg: Config | DiscriminatorConfig, patch_size: Sequenc
 def build_discriminator(
     cfg: Config | DiscriminatorConfig, patch_size: Sequence[int], generator: torch.Generator | None = None
 ) -> nn.Module:
-    """PatchGAN (B,1,D,H,W) -> scores (B,1,D/dd,H/dh,W/dw), initialised N(0, 0.02), optional spectral norm."""
+    """PatchGAN (B,C,D,H,W) -> scores (B,1,D/dd,H/dh,W/dw), initialised N(0, 0.02), optional spectral norm.
+
+    C = 1, or 4 with ``discriminator.positions`` (the image + its position channels)."""
     d = _section(cfg, "discriminator")
     patch = _check_patch(
         patch_size, discriminator_divisor(d, patch_size), f"discriminator.n_layers={d.n_layers}"
     )
     net = init_weights(
-        PatchGAN3d(patch, base_channels=d.base_channels, n_layers=d.n_layers, min_depth=d.min_depth, dropout=d.dropout),
+        PatchGAN3d(patch, base_channels=d.base_channels, n_layers=d.n_layers, min_depth=d.min_depth, dropout=d.dropout,
+                   in_channels=1 + 3 * int(d.positions)),
         generator=generator,
     )
     return add_spectral_norm(net) if d.spectral_norm else net

@@ -19,6 +19,13 @@ Domains A and B; ``G_ab``: A -> B, ``G_ba``: B -> A; ``D_a`` judges A images, ``
 
 The generator terms are computed with D_a/D_b frozen (no gradient reaches them); the
 discriminator terms on detached (pooled) fakes. All tensors are (B, 1, D, H, W) in [-1, 1].
+
+Position-aware discriminators (``discriminator.positions``): each D input is the image with its
+patch's position map (pos_a, pos_b: (B, 3, D, H, W), data/patches.py) as 3 more channels. A fake
+sits where its *source* patch was: D_b(fake_b | pos_a), D_a(fake_a | pos_b); the pools store the
+fakes with their positions. Why: unpaired, a generator can give a small tissue a level that is
+plausible somewhere in the target domain but wrong *there* (phantom fluid and ACL, docs/results.md);
+the position lets D learn what each region of the anatomy looks like.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class CycleGAN:
         self.cfg = cfg
         self.patch_size = [int(p) for p in patch_size]
         self.channels_last = bool(cfg.train.channels_last)
+        self.positions = bool(cfg.discriminator.positions)
         g = torch.Generator().manual_seed(cfg.train.seed)
         self.G_ab = build_generator(cfg, self.patch_size, generator=g)
         self.G_ba = build_generator(cfg, self.patch_size, generator=g)
@@ -168,11 +176,23 @@ class CycleGAN:
         x = x.to(self.device)
         return x.contiguous(memory_format=torch.channels_last_3d) if self.channels_last else x
 
+    def d_input(self, image: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
+        """What a discriminator judges: ``image`` (B, 1, D, H, W), with ``pos`` (B, 3, D, H, W)
+        appended as channels when ``discriminator.positions`` (then ``pos`` is required)."""
+        if not self.positions:
+            return image
+        if pos is None:
+            raise ValueError("discriminator.positions is set: the batch must carry pos_a / pos_b "
+                             "(UnpairedPatchDataset(positions=True))")
+        return torch.cat([image, self._prep(pos).to(image.dtype)], dim=1)
+
     # --------------------------------------------------------------------------------- objective
     def generator_losses(
-        self, real_a: torch.Tensor, real_b: torch.Tensor
+        self, real_a: torch.Tensor, real_b: torch.Tensor,
+        pos_a: torch.Tensor | None = None, pos_b: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(G_total, terms, fakes): see the module docstring. D_a/D_b are frozen during the pass.
+        ``pos_a`` / ``pos_b``: the patches' position maps (only with ``discriminator.positions``).
 
         terms: G_adv_ab, G_adv_ba, cycle_a, cycle_b, idt_a, idt_b, prior_ab, prior_ba (0-dim,
         unweighted; idt_* / prior_* are zeros when their weight is 0). fakes: fake_a, fake_b,
@@ -185,8 +205,8 @@ class CycleGAN:
             fake_a = self.G_ba(real_b)
             rec_b = self.G_ab(fake_a)
             terms = {
-                "G_adv_ab": self.adv.generator(self.D_b(fake_b)),
-                "G_adv_ba": self.adv.generator(self.D_a(fake_a)),
+                "G_adv_ab": self.adv.generator(self.D_b(self.d_input(fake_b, pos_a))),
+                "G_adv_ba": self.adv.generator(self.D_a(self.d_input(fake_a, pos_b))),
                 "cycle_a": l1_loss(rec_a, real_a),
                 "cycle_b": l1_loss(rec_b, real_b),
             }
@@ -214,7 +234,10 @@ class CycleGAN:
     def discriminator_losses(
         self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(D_total, {'D_a', 'D_b'}): 0.5 * (real + fake) per discriminator; fakes are detached."""
+        """(D_total, {'D_a', 'D_b'}): 0.5 * (real + fake) per discriminator; fakes are detached.
+
+        With ``discriminator.positions`` every argument is a D input (``d_input``: image + position
+        channels), the fakes' with their source patch's position."""
         real_a, real_b = self._prep(real_a), self._prep(real_b)
         fake_a, fake_b = self._prep(fake_a.detach()), self._prep(fake_b.detach())
         terms = {
@@ -232,6 +255,8 @@ class CycleGAN:
         grad_sync: GradSync | None = None,
         *,
         precision: str | None = None,
+        pos_a: torch.Tensor | None = None,
+        pos_b: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """One CycleGAN step: G update (D frozen), then D update on pooled fakes.
 
@@ -240,6 +265,7 @@ class CycleGAN:
         step (DDP gradient all-reduce). Both losses are computed and checked before either
         optimizer steps (D's loss depends only on D and the detached pre-update fakes, so this is
         the original order's math): a non-finite loss raises TrainingError and no weight changes.
+        ``pos_a`` / ``pos_b``: the patches' position maps, required with ``discriminator.positions``.
         Returns every term, G_total and D_total as floats.
         """
         ac = autocast if autocast is not None else precision
@@ -247,12 +273,14 @@ class CycleGAN:
         self.opt_G.zero_grad(set_to_none=True)
         self.opt_D.zero_grad(set_to_none=True)
         with autocast_context(ac, real_a.device):
-            g_total, g_terms, fakes = self.generator_losses(real_a, real_b)
+            g_total, g_terms, fakes = self.generator_losses(real_a, real_b, pos_a, pos_b)
         g_vals = _finite_floats({"G_total": g_total, **g_terms})
-        pooled_a = self.pool_a.query(fakes["fake_a"])
-        pooled_b = self.pool_b.query(fakes["fake_b"])
+        # With positions the pools keep each fake with its position (a pooled fake is judged where it was made).
+        pooled_a = self.pool_a.query(self.d_input(fakes["fake_a"].detach(), pos_b))
+        pooled_b = self.pool_b.query(self.d_input(fakes["fake_b"].detach(), pos_a))
         with autocast_context(ac, real_a.device):
-            d_total, d_terms = self.discriminator_losses(real_a, real_b, pooled_a, pooled_b)
+            d_total, d_terms = self.discriminator_losses(self.d_input(real_a, pos_a), self.d_input(real_b, pos_b),
+                                                         pooled_a, pooled_b)
         d_vals = _finite_floats({"D_total": d_total, **d_terms})
 
         g_total.backward()

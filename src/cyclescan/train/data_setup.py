@@ -80,9 +80,12 @@ class TrainData:
             for i in range(len(self.val_patches)):
                 item = self.val_patches[i]
                 a, b = item["a"][None].to(dev), item["b"][None].to(dev)
+                pa, pb = (item[k][None].to(dev) if k in item else None for k in ("pos_a", "pos_b"))
                 with autocast_context(self.cfg.train.precision, dev):
-                    g_total, terms, fakes = model.generator_losses(a, b)
-                    d_total, d_terms = model.discriminator_losses(a, b, fakes["fake_a"], fakes["fake_b"])
+                    g_total, terms, fakes = model.generator_losses(a, b, pa, pb)
+                    d_total, d_terms = model.discriminator_losses(
+                        model.d_input(a, pa), model.d_input(b, pb),
+                        model.d_input(fakes["fake_a"], pb), model.d_input(fakes["fake_b"], pa))
                 losses = {**terms, **d_terms, "G_total": g_total, "D_total": d_total}
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
@@ -103,7 +106,8 @@ def build_train_data(cfg: Config, a_dir, b_dir, val_a, val_b, ctx: DistContext,
     files_va = list_volumes(val_a) if val_a is not None else []
     files_vb = list_volumes(val_b) if val_b is not None else []
     seed = cfg.train.seed + 7919 * ctx.rank  # each rank draws its own patches (rank-strided sampling)
-    ds = UnpairedPatchDataset(files_a, files_b, cfg.data, train=True, seed=seed)
+    positions = cfg.discriminator.positions
+    ds = UnpairedPatchDataset(files_a, files_b, cfg.data, train=True, seed=seed, positions=positions)
     n_batches = len(ds) // cfg.train.batch_size
     if n_batches < 1:
         raise InputError(f"{a_dir}: {len(ds)} patches per epoch is fewer than train.batch_size={cfg.train.batch_size}")
@@ -119,7 +123,7 @@ def build_train_data(cfg: Config, a_dir, b_dir, val_a, val_b, ctx: DistContext,
     divisor = tuple(int(d) for d in required_divisor(cfg, cfg.data.patch_size))
     data = TrainData(cfg, ctx, ds, loader, steps, divisor, norm, reference)  # type: ignore[arg-type]
     if files_va and files_vb and ctx.is_main:
-        val = UnpairedPatchDataset(files_va, files_vb, cfg.data, train=False, seed=cfg.train.seed)
+        val = UnpairedPatchDataset(files_va, files_vb, cfg.data, train=False, seed=cfg.train.seed, positions=positions)
         val.set_standardization(std_ref)  # the *training* reference, as translation will use
         data.val_a = [ValVolume(volume_stem(f), val.array("a", i), val.volume("a", i).spacing)
                       for i, f in enumerate(files_va)]

@@ -137,7 +137,8 @@ class Trainer:
         n_d = count_parameters(nets["D_a"])
         shape = (1, 1, *cfg.data.patch_size)
         try:
-            fl_g, fl_d = count_flops(nets["G_ab"], shape), count_flops(nets["D_a"], shape)
+            d_shape = (1, 1 + 3 * int(cfg.discriminator.positions), *cfg.data.patch_size)  # + position channels
+            fl_g, fl_d = count_flops(nets["G_ab"], shape), count_flops(nets["D_a"], d_shape)
             flops = f"; FLOPs per patch forward: G {fl_g / 1e9:.2f} G, D {fl_d / 1e9:.2f} G"
         except Exception as exc:  # noqa: BLE001 - a count is informative, never fatal
             flops = f"; FLOPs not counted ({exc.__class__.__name__})"
@@ -192,7 +193,8 @@ class Trainer:
             real_a = batch["a"].to(ctx.device, non_blocking=True)
             real_b = batch["b"].to(ctx.device, non_blocking=True)
             try:
-                losses = self.model.step(real_a, real_b, precision=cfg.train.precision, grad_sync=self.grad_sync)
+                losses = self.model.step(real_a, real_b, precision=cfg.train.precision, grad_sync=self.grad_sync,
+                                         pos_a=batch.get("pos_a"), pos_b=batch.get("pos_b"))
             except TrainingError as exc:
                 raise TrainingError(f"step {self.step + 1} (epoch {epoch}): {exc}; training stopped, "
                                     f"last good checkpoint kept at {self.paths.last}") from exc
