@@ -158,3 +158,20 @@ def test_air_noise_is_not_amplified_into_tissue():
     plain = prepare_volume("mem", _cfg(bias_correction="none").data, source=vol)
     assert with_n4.mask.sum() <= 1.01 * plain.mask.sum()
     assert np.all(with_n4.to_source(with_n4.array).array[~body & (x < 30)] == -1.0)  # faint air stays air
+
+
+def test_to_source_changes_units_before_resampling_back_exactly():
+    """``to_source`` changes units (and puts the bias back) on the prepared grid, before the
+    resampling is undone; without a bias that must equal resampling back first and changing units
+    after (the order before session 14), since linear resampling commutes with an affine map."""
+    from cyclescan.data.normalize import denormalize
+
+    flat, _, _ = _phantom()
+    vol = Volume(flat * _bias(), np.diag([2.0, 1.0, 1.0, 1.0]), {})
+    prep = prepare_volume("mem", _cfg(bias_correction="none", target_spacing=[3.0, 1.5, 1.5]).data, source=vol)
+    assert prep.resampling is not None and prep.bias is None
+    y = np.clip(np.random.default_rng(3).normal(0, 0.5, prep.array.shape), -1, 1).astype(np.float32)
+    got = prep.to_source(y, prep.stats).array
+    old = denormalize(prep.reorientation.invert_array(prep.resampling.invert(prep.padding.invert(y))), prep.stats)
+    assert got.shape == vol.shape
+    np.testing.assert_allclose(got, old, rtol=1e-5, atol=1e-4 * float(np.abs(old).max()))

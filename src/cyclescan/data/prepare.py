@@ -74,14 +74,15 @@ class PreparedVolume:
         if tuple(array.shape) != tuple(self.array.shape):
             raise ValueError(f"to_source: array shape {array.shape} != prepared shape {self.array.shape}")
         out = self.padding.invert(np.asarray(array))
-        if stats is not None and self.bias is not None:
-            out = denormalize(out, stats) * self.bias   # scanner units, then the input's bias back
-            stats = None
+        if stats is not None:
+            # Units change here, on the prepared grid where the bias lives. Linear resampling
+            # (weights summing to 1, mode "nearest") commutes with the affine denormalization.
+            out = denormalize(out, stats)
+            if self.bias is not None:
+                out = out * self.bias   # the input's bias back
         if self.resampling is not None:
             out = self.resampling.invert(out)
         out = self.reorientation.invert_array(out)
-        if stats is not None:
-            out = denormalize(out, stats)
         return Volume(np.ascontiguousarray(out, dtype=np.float32), self.source.affine.copy(), dict(self.source.meta))
 
     def bias_to_source(self) -> np.ndarray | None:
