@@ -221,6 +221,24 @@ def test_lr_schedule_constant_then_linear_to_zero():
     assert linear_decay_factor(99, 100, 50) == pytest.approx(1 / 51)
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_d_lr_factor_scales_the_discriminators_schedule_and_survives_a_restore():
+    cfg = tiny_cfg(epochs=4)
+    cfg.optim.d_lr_factor = 4.0
+    m = CycleGAN(cfg, PATCH)
+    lr = cfg.optim.lr
+    seen = []
+    for _ in range(3):
+        seen.append((m.lr, m.opt_D.param_groups[0]["lr"]))
+        m.scheduler_step()
+    assert [g for g, _ in seen] == pytest.approx([lr, lr, lr * 2 / 3])
+    assert [d for _, d in seen] == pytest.approx([4 * lr, 4 * lr, 4 * lr * 2 / 3])
+    again = CycleGAN(cfg, PATCH)
+    again.load_state_dict(_round_trip(m.state_dict()))  # epoch 3 of 4: factor 1/3
+    assert again.lr == pytest.approx(lr / 3)
+    assert again.opt_D.param_groups[0]["lr"] == pytest.approx(4 * lr / 3)
+
+
 def _round_trip(state: dict) -> dict:
     buf = io.BytesIO()
     torch.save(state, buf)

@@ -124,7 +124,7 @@ class CycleGAN:
         o = cfg.optim
         betas = (o.beta1, o.beta2)
         self.opt_G = torch.optim.Adam(self.generator_parameters(), lr=o.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.discriminator_parameters(), lr=o.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.discriminator_parameters(), lr=o.lr * o.d_lr_factor, betas=betas)
         total, decay = cfg.train.epochs, cfg.decay_epochs()
 
         def rule(epoch: int) -> float:
@@ -336,16 +336,18 @@ class CycleGAN:
 
     def _apply_schedule(self) -> None:
         """After a restore: every group's LR and betas from *this* config's schedule at the restored
-        epoch (``optim.lr`` x rule(completed epochs)), not the saved last LR of the old schedule.
+        epoch (``optim.lr`` [x ``optim.d_lr_factor`` for D] x rule(completed epochs)), not the saved
+        last LR of the old schedule.
         With an unchanged config this is exactly what was saved (exact resume); with a changed
         ``train.epochs`` / ``optim.lr`` / betas the resumed run follows the new schedule (the
         saved LR of a finished run is 0, which would otherwise train the first new epoch at 0)."""
         o = self.cfg.optim
-        for opt, sched in ((self.opt_G, self.sched_G), (self.opt_D, self.sched_D)):
-            sched.base_lrs = [float(o.lr)] * len(opt.param_groups)
+        for opt, sched, base in ((self.opt_G, self.sched_G, float(o.lr)),
+                                 (self.opt_D, self.sched_D, float(o.lr) * float(o.d_lr_factor))):
+            sched.base_lrs = [base] * len(opt.param_groups)
             factor = sched.lr_lambdas[0](sched.last_epoch)
             for group in opt.param_groups:
-                group["initial_lr"], group["lr"], group["betas"] = float(o.lr), float(o.lr) * factor, (o.beta1, o.beta2)
+                group["initial_lr"], group["lr"], group["betas"] = base, base * factor, (o.beta1, o.beta2)
             sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
