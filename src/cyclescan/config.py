@@ -110,6 +110,10 @@ class LossConfig:
         0.0, 0.0, None,
         "L1 pull of each generator's output toward the monotone histogram mapping of its input "
         "(training quantiles of the two domains; train/prior.py), a fraction of lambda_cycle (0 disables)")
+    band_negative_weight: float = _f(
+        0.0, 0.0, None,
+        "experimental: weight of an extra discriminator term that calls real patches with one random "
+        "intensity band scaled (x1.5-4 darker or brighter) fake (train/negatives.py); 0 disables")
 
 
 @dataclass

@@ -16,6 +16,8 @@ Domains A and B; ``G_ab``: A -> B, ``G_ba``: B -> A; ``D_a`` judges A images, ``
                + identity_weight * lambda_cycle * (idt_a + idt_b)
                + histogram_prior_weight * lambda_cycle * (prior_ab + prior_ba)
     D_a      = 0.5 * (adv_D(D_a(real_a)) real + adv_D(D_a(pool_a(fake_a))) fake),   D_b likewise
+               [+ band_negative_weight * 0.5 * adv_D(D_a(N(real_a))) fake: N moves one intensity
+                band of a real patch (train/negatives.py), experimental]
 
 The generator terms are computed with D_a/D_b frozen (no gradient reaches them); the
 discriminator terms on detached (pooled) fakes. All tensors are (B, 1, D, H, W) in [-1, 1].
@@ -43,6 +45,7 @@ from cyclescan.errors import TrainingError
 from cyclescan.faults import fault_point
 from cyclescan.nets import build_discriminator, build_generator, to_memory_format
 from cyclescan.train.losses import AdversarialLoss, l1_loss
+from cyclescan.train.negatives import BandNegatives
 from cyclescan.train.pool import ImagePool
 from cyclescan.train.prior import HistogramPrior
 
@@ -134,6 +137,8 @@ class CycleGAN:
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, rule)
         self.pool_a = ImagePool(cfg.train.pool_size, seed=cfg.train.seed + 1)
         self.pool_b = ImagePool(cfg.train.pool_size, seed=cfg.train.seed + 2)
+        self.lambda_neg = float(cfg.loss.band_negative_weight)
+        self.negatives = BandNegatives(seed=cfg.train.seed + 3) if self.lambda_neg > 0 else None
         if device is not None:
             self.to(device)
 
@@ -232,19 +237,27 @@ class CycleGAN:
         return total, terms, fakes
 
     def discriminator_losses(
-        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor,
+        neg_a: torch.Tensor | None = None, neg_b: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(D_total, {'D_a', 'D_b'}): 0.5 * (real + fake) per discriminator; fakes are detached.
 
         With ``discriminator.positions`` every argument is a D input (``d_input``: image + position
-        channels), the fakes' with their source patch's position."""
+        channels), the fakes' with their source patch's position. ``neg_a`` / ``neg_b``: band
+        negatives of the real batches (D inputs too); with them D_a / D_b also get
+        ``band_negative_weight * 0.5 * fake_term(D(neg))``, logged as D_neg_a / D_neg_b."""
         real_a, real_b = self._prep(real_a), self._prep(real_b)
         fake_a, fake_b = self._prep(fake_a.detach()), self._prep(fake_b.detach())
         terms = {
             "D_a": self.adv.discriminator(self.D_a(real_a), self.D_a(fake_a)),
             "D_b": self.adv.discriminator(self.D_b(real_b), self.D_b(fake_b)),
         }
-        return terms["D_a"] + terms["D_b"], terms
+        total = terms["D_a"] + terms["D_b"]
+        if neg_a is not None and neg_b is not None:
+            terms["D_neg_a"] = 0.5 * self.adv.fake_term(self.D_a(self._prep(neg_a)))
+            terms["D_neg_b"] = 0.5 * self.adv.fake_term(self.D_b(self._prep(neg_b)))
+            total = total + self.lambda_neg * (terms["D_neg_a"] + terms["D_neg_b"])
+        return total, terms
 
     # ------------------------------------------------------------------------------------- step
     def step(
@@ -278,9 +291,13 @@ class CycleGAN:
         # With positions the pools keep each fake with its position (a pooled fake is judged where it was made).
         pooled_a = self.pool_a.query(self.d_input(fakes["fake_a"].detach(), pos_b))
         pooled_b = self.pool_b.query(self.d_input(fakes["fake_b"].detach(), pos_a))
+        negs = {}
+        if self.negatives is not None:
+            negs = {"neg_a": self.d_input(self.negatives.make(real_a), pos_a),
+                    "neg_b": self.d_input(self.negatives.make(real_b), pos_b)}
         with autocast_context(ac, real_a.device):
             d_total, d_terms = self.discriminator_losses(self.d_input(real_a, pos_a), self.d_input(real_b, pos_b),
-                                                         pooled_a, pooled_b)
+                                                         pooled_a, pooled_b, **negs)
         d_vals = _finite_floats({"D_total": d_total, **d_terms})
 
         g_total.backward()
@@ -320,6 +337,7 @@ class CycleGAN:
             "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
             "sched": {"G": self.sched_G.state_dict(), "D": self.sched_D.state_dict()},
             "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+            **({"negatives": self.negatives.state_dict()} if self.negatives is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -333,6 +351,8 @@ class CycleGAN:
         self._apply_schedule()
         self.pool_a.load_state_dict(state["pools"]["a"])
         self.pool_b.load_state_dict(state["pools"]["b"])
+        if self.negatives is not None and "negatives" in state:
+            self.negatives.load_state_dict(state["negatives"])
 
     def _apply_schedule(self) -> None:
         """After a restore: every group's LR and betas from *this* config's schedule at the restored

@@ -51,6 +51,13 @@ class AdversarialLoss:
             return -pred_fake.mean()
         return self._target_term(pred_fake, True)
 
+    def fake_term(self, pred_fake: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss on scores it should call fake (one half of ``discriminator``)."""
+        pred_fake = pred_fake.float()
+        if self.mode == "hinge":
+            return F.relu(1.0 + pred_fake).mean()
+        return self._target_term(pred_fake, False)
+
     def discriminator(self, pred_real: torch.Tensor, pred_fake: torch.Tensor) -> torch.Tensor:
         """0.5 * (loss on real scores + loss on fake scores)."""
         pred_real, pred_fake = pred_real.float(), pred_fake.float()
