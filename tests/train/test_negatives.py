@@ -12,10 +12,9 @@ from cyclescan.train import checkpoint as ck
 from cyclescan.train.cyclegan import CycleGAN
 from cyclescan.train.losses import AdversarialLoss
 from cyclescan.train.negatives import BandNegatives, band_scale
-from cyclescan.train.trainer import train
 
 from test_cyclegan import PATCH, batch, tiny_cfg
-from test_resume import _interrupt_after, assert_same_run
+from test_resume import assert_resume_is_exact
 from tiny_run import tiny_cfg as tiny_run_cfg
 
 
@@ -70,13 +69,5 @@ def test_negative_term_is_added_with_its_weight_and_a_fake_target():
 
 def test_a_run_with_band_negatives_resumes_exactly(tiny_dataset, tmp_path, monkeypatch):
     cfg = tiny_run_cfg("loss.band_negative_weight=0.5", "train.epochs=2")
-    kw = dict(val_a=tiny_dataset["a_val"], val_b=tiny_dataset["b_val"], progress=False)
-    straight = tmp_path / "straight"
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], straight, **kw)
+    straight = assert_resume_is_exact(cfg, tiny_dataset, tmp_path, monkeypatch)  # stopped mid-epoch 1
     assert "negatives" in ck.load_checkpoint(straight / "checkpoints" / "last.pt")
-    cut = tmp_path / "cut"
-    _interrupt_after(monkeypatch, 3)  # mid-epoch 1 (4 steps per epoch)
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], cut, **kw)
-    monkeypatch.undo()
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], cut, resume=True, **kw)
-    assert_same_run(straight, cut)

@@ -10,10 +10,9 @@ import torch
 from cyclescan.data.patches import augment, crop, foreground_box, position_map
 from cyclescan.train import checkpoint as ck
 from cyclescan.train.cyclegan import CycleGAN
-from cyclescan.train.trainer import train
 
 from test_cyclegan import PATCH, batch, tiny_cfg
-from test_resume import _interrupt_after, assert_same_run
+from test_resume import assert_resume_is_exact
 from tiny_run import tiny_cfg as tiny_run_cfg
 
 
@@ -107,15 +106,7 @@ def test_positions_are_required_when_configured_and_ignored_when_not():
 
 def test_a_run_with_positions_trains_validates_and_resumes_exactly(tiny_dataset, tmp_path, monkeypatch):
     cfg = tiny_run_cfg("discriminator.positions=true", "train.epochs=2")
-    kw = dict(val_a=tiny_dataset["a_val"], val_b=tiny_dataset["b_val"], progress=False)
-    straight = tmp_path / "straight"
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], straight, **kw)
+    straight = assert_resume_is_exact(cfg, tiny_dataset, tmp_path, monkeypatch)  # stopped mid-epoch 1
     last = ck.load_checkpoint(straight / "checkpoints" / "last.pt")
     assert last["nets"]["D_a"]["model.0.weight"].shape[1] == 4
     assert last["config"]["discriminator"]["positions"] is True
-    cut = tmp_path / "cut"
-    _interrupt_after(monkeypatch, 3)  # mid-epoch 1 (4 steps per epoch)
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], cut, **kw)
-    monkeypatch.undo()
-    train(cfg, tiny_dataset["a_train"], tiny_dataset["b_train"], cut, resume=True, **kw)
-    assert_same_run(straight, cut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 
 import pytest
@@ -59,6 +60,20 @@ def _interrupt_after(monkeypatch, n_steps: int):
         return out
 
     monkeypatch.setattr(CycleGAN, "step", step)
+
+
+def assert_resume_is_exact(cfg, dataset, tmp_path, monkeypatch, stop_step: int = 3) -> Path:
+    """Run ``cfg`` straight, and again stopped by SIGINT after ``stop_step`` steps then resumed;
+    assert both runs end identical. Returns the straight run's folder."""
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    _run(cfg, dataset, straight)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, stop_step)
+        _run(cfg, dataset, cut)
+    assert ck.load_checkpoint(cut / "checkpoints" / "last.pt")["step"] == stop_step
+    _run(cfg, dataset, cut, resume=True)
+    assert_same_run(straight, cut)
+    return straight
 
 
 @pytest.mark.parametrize("stop_step", [4, pytest.param(6, marks=pytest.mark.slow)], ids=["after_epoch_1", "mid_epoch_2"])
