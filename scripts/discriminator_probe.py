@@ -58,15 +58,21 @@ def centred_starts(labels: np.ndarray, tissue: int, patch: list[int], n: int,
     return [tuple(int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(v, patch, labels.shape)) for v in pick]
 
 
-def patch_scores(disc, arrays: list[np.ndarray], starts, patch: list[int]) -> list[float]:
-    """Mean PatchGAN score of each (array, start) crop; ``arrays`` and ``starts`` pair up."""
+def patch_scores(disc, arrays: list[np.ndarray], starts, patch: list[int], box: np.ndarray | None = None) -> list[float]:
+    """Mean PatchGAN score of each (array, start) crop; ``arrays`` and ``starts`` pair up. With
+    ``box`` (a foreground box, for a checkpoint trained with ``discriminator.positions``) each crop
+    gets its position map as 3 more channels, as in training."""
     import torch
+
+    from cyclescan.data.patches import position_map
 
     out = []
     with torch.no_grad():
         for arr, st in zip(arrays, starts):
             sl = tuple(slice(s, s + p) for s, p in zip(st, patch))
             x = arr if torch.is_tensor(arr) else torch.from_numpy(np.ascontiguousarray(arr[sl]))[None, None]
+            if box is not None:
+                x = torch.cat([x, torch.from_numpy(position_map(st, patch, box))[None]], dim=1)
             out.append(float(disc(x).mean()))
     return out
 
@@ -75,6 +81,7 @@ def probe(checkpoint: Path, phantom: Path, tissues: list[str], n: int, seed: int
     """One record per (subject, contrast, tissue): mean scores real / scaled / model / other."""
     import torch
 
+    from cyclescan.data.patches import foreground_box
     from cyclescan.data.prepare import prepare_volume
     from cyclescan.io import read_volume
     from cyclescan.nets import build_discriminator, build_generator
@@ -108,13 +115,13 @@ def probe(checkpoint: Path, phantom: Path, tissues: list[str], n: int, seed: int
                 with torch.no_grad():
                     fakes = [nets[g_name](torch.from_numpy(np.ascontiguousarray(
                         src.array[tuple(slice(s, s + p) for s, p in zip(st, patch))]))[None, None]) for st in starts]
-                d = nets[d_name]
-                row = {"subject": f.name, "contrast": contrast, "tissue": tissue, "factor": factor,
-                       "patches": len(starts),
-                       "real": float(np.mean(patch_scores(d, [real.array] * len(starts), starts, patch))),
-                       "scaled": float(np.mean(patch_scores(d, [scaled.array] * len(starts), starts, patch))),
-                       "model": float(np.mean(patch_scores(d, fakes, starts, patch))),
-                       "other": float(np.mean(patch_scores(d, [src.array] * len(starts), starts, patch)))}
+                d, k = nets[d_name], len(starts)
+                box = foreground_box(real.mask) if cfg.discriminator.positions else None
+                row = {"subject": f.name, "contrast": contrast, "tissue": tissue, "factor": factor, "patches": k,
+                       "real": float(np.mean(patch_scores(d, [real.array] * k, starts, patch, box))),
+                       "scaled": float(np.mean(patch_scores(d, [scaled.array] * k, starts, patch, box))),
+                       "model": float(np.mean(patch_scores(d, fakes, starts, patch, box))),
+                       "other": float(np.mean(patch_scores(d, [src.array] * k, starts, patch, box)))}
                 records.append(row)
     return records
 

@@ -54,3 +54,20 @@ def test_summary_rows_average_subjects(discriminator_probe):
     (row,) = discriminator_probe.summary_rows(recs)
     assert row[:4] == ("ciss", "fluid", "x0.15", 2)
     assert row[4:7] == ("0.500", "0.500", "+0.000")
+
+
+def test_patch_scores_append_the_position_map_when_given_a_box(discriminator_probe):
+    from cyclescan.data.patches import position_map
+
+    arr = np.zeros((4, 6, 6), dtype=np.float32)
+    box = np.array([[0.0, 0.0, 0.0], [3.0, 5.0, 5.0]])
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return x[:, :1]
+
+    discriminator_probe.patch_scores(Spy(), [arr], [(1, 2, 3)], [2, 3, 3], box=box)
+    assert seen[0].shape == (1, 4, 2, 3, 3)
+    np.testing.assert_array_equal(seen[0][0, 1:].numpy(), position_map((1, 2, 3), [2, 3, 3], box))
