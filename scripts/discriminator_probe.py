@@ -64,13 +64,12 @@ def patch_scores(disc, arrays: list[np.ndarray], starts, patch: list[int], box: 
     gets its position map as 3 more channels, as in training."""
     import torch
 
-    from cyclescan.data.patches import position_map
+    from cyclescan.data.patches import crop, position_map
 
     out = []
     with torch.no_grad():
         for arr, st in zip(arrays, starts):
-            sl = tuple(slice(s, s + p) for s, p in zip(st, patch))
-            x = arr if torch.is_tensor(arr) else torch.from_numpy(np.ascontiguousarray(arr[sl]))[None, None]
+            x = arr if torch.is_tensor(arr) else torch.from_numpy(crop(arr, st, patch))[None, None]
             if box is not None:
                 x = torch.cat([x, torch.from_numpy(position_map(st, patch, box))[None]], dim=1)
             out.append(float(disc(x).mean()))
@@ -81,7 +80,7 @@ def probe(checkpoint: Path, phantom: Path, tissues: list[str], n: int, seed: int
     """One record per (subject, contrast, tissue): mean scores real / scaled / model / other."""
     import torch
 
-    from cyclescan.data.patches import foreground_box
+    from cyclescan.data.patches import crop, foreground_box
     from cyclescan.data.prepare import prepare_volume
     from cyclescan.io import read_volume
     from cyclescan.nets import build_discriminator, build_generator
@@ -107,16 +106,15 @@ def probe(checkpoint: Path, phantom: Path, tissues: list[str], n: int, seed: int
             labels = real.reorientation.apply_array(labels_src)  # the prepared (canonical) layout
             if labels.shape != real.array.shape:
                 raise SystemExit(f"{f.name}: labels {labels.shape} vs prepared {real.array.shape} (padding?)")
+            box = foreground_box(real.mask) if cfg.discriminator.positions else None
             for tissue in tissues:
                 factor = FACTORS.get((contrast, tissue), 2.0)
                 scaled = prepare_volume(f, cfg.data, source=type(vol)(
                     scale_tissue(vol.array, labels_src, ids[tissue], factor), vol.affine, vol.meta))
                 starts = centred_starts(labels, ids[tissue], patch, n, rng)
                 with torch.no_grad():
-                    fakes = [nets[g_name](torch.from_numpy(np.ascontiguousarray(
-                        src.array[tuple(slice(s, s + p) for s, p in zip(st, patch))]))[None, None]) for st in starts]
+                    fakes = [nets[g_name](torch.from_numpy(crop(src.array, st, patch))[None, None]) for st in starts]
                 d, k = nets[d_name], len(starts)
-                box = foreground_box(real.mask) if cfg.discriminator.positions else None
                 row = {"subject": f.name, "contrast": contrast, "tissue": tissue, "factor": factor, "patches": k,
                        "real": float(np.mean(patch_scores(d, [real.array] * k, starts, patch, box))),
                        "scaled": float(np.mean(patch_scores(d, [scaled.array] * k, starts, patch, box))),

@@ -72,7 +72,8 @@ class UnpairedPatchDataset(Dataset):
                 for i in range(len(self.files[dom])):
                     mask = self.volume(dom, i).mask
                     self._fg[dom][i] = foreground_index(mask)
-                    self._box[dom][i] = foreground_box(mask)
+                    if self.positions:
+                        self._box[dom][i] = foreground_box(mask)
 
     # -- volumes and domain statistics -------------------------------------------------------------
     def volume(self, domain: str, i: int) -> PreparedVolume:
@@ -160,9 +161,6 @@ class UnpairedPatchDataset(Dataset):
         fg = self._fg[dom][vol_idx]
         if fg is None:
             fg = foreground_index(pv.mask)
-        box = self._box[dom][vol_idx]
-        if box is None and self.positions:
-            box = foreground_box(pv.mask)
         if self.train:
             rng = np.random.default_rng([self.seed, epoch, idx, k, 1])
             fg_prob = self.cfg.foreground_sampling
@@ -172,7 +170,10 @@ class UnpairedPatchDataset(Dataset):
             fg_prob = 1.0
         start = sample_start(pv.array.shape, self.patch, rng, fg, fg_prob)
         patch = crop(pv.array, start, self.patch)
-        pos = position_map(start, self.patch, box) if self.positions else None
+        pos = None
+        if self.positions:
+            box = self._box[dom][vol_idx]
+            pos = position_map(start, self.patch, box if box is not None else foreground_box(pv.mask))
         if self._tables is not None:
             patch = apply_map(patch, self._tables[dom][vol_idx])
         if self.train:

@@ -32,7 +32,8 @@ def _conv(c_in: int, c_out: int, stride: Triple, *, bias: bool) -> SafeConv3d:
 
 
 class PatchGAN3d(nn.Module):
-    """(B, 1, D, H, W) -> (B, 1, D/d_d, H/d_h, W/d_w) unbounded scores (d = ``self.divisor``)."""
+    """(B, C, D, H, W) -> (B, 1, D/d_d, H/d_h, W/d_w) unbounded scores (d = ``self.divisor``;
+    C = ``in_channels``: 1, or 4 with position channels)."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class PatchGAN3d(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
+        self.in_channels = int(in_channels)
         self.strides, self.divisor, ch = level_plan(patch_size, n_layers, min_depth, base_channels)
         layers: list[nn.Module] = [_conv(in_channels, ch[0], self.strides[0], bias=True), activation("leakyrelu")]
 

@@ -192,6 +192,12 @@ class CycleGAN:
                              "(UnpairedPatchDataset(positions=True))")
         return torch.cat([image, self._prep(pos).to(image.dtype)], dim=1)
 
+    def fake_d_inputs(self, fake_a: torch.Tensor, fake_b: torch.Tensor, pos_a: torch.Tensor | None,
+                      pos_b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The D inputs of the fakes (detached), each at its *source* patch's position:
+        fake_a = G_ba(real_b) with pos_b, fake_b = G_ab(real_a) with pos_a."""
+        return self.d_input(fake_a.detach(), pos_b), self.d_input(fake_b.detach(), pos_a)
+
     # --------------------------------------------------------------------------------- objective
     def generator_losses(
         self, real_a: torch.Tensor, real_b: torch.Tensor,
@@ -290,8 +296,8 @@ class CycleGAN:
             g_total, g_terms, fakes = self.generator_losses(real_a, real_b, pos_a, pos_b)
         g_vals = _finite_floats({"G_total": g_total, **g_terms})
         # With positions the pools keep each fake with its position (a pooled fake is judged where it was made).
-        pooled_a = self.pool_a.query(self.d_input(fakes["fake_a"].detach(), pos_b))
-        pooled_b = self.pool_b.query(self.d_input(fakes["fake_b"].detach(), pos_a))
+        fake_in_a, fake_in_b = self.fake_d_inputs(fakes["fake_a"], fakes["fake_b"], pos_a, pos_b)
+        pooled_a, pooled_b = self.pool_a.query(fake_in_a), self.pool_b.query(fake_in_b)
         negs = {}
         if self.negatives is not None:
             negs = {"neg_a": self.d_input(self.negatives.make(real_a), pos_a),

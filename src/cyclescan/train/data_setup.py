@@ -85,7 +85,7 @@ class TrainData:
                     g_total, terms, fakes = model.generator_losses(a, b, pa, pb)
                     d_total, d_terms = model.discriminator_losses(
                         model.d_input(a, pa), model.d_input(b, pb),
-                        model.d_input(fakes["fake_a"], pb), model.d_input(fakes["fake_b"], pa))
+                        *model.fake_d_inputs(fakes["fake_a"], fakes["fake_b"], pa, pb))
                 losses = {**terms, **d_terms, "G_total": g_total, "D_total": d_total}
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v)

@@ -137,7 +137,7 @@ class Trainer:
         n_d = count_parameters(nets["D_a"])
         shape = (1, 1, *cfg.data.patch_size)
         try:
-            d_shape = (1, 1 + 3 * int(cfg.discriminator.positions), *cfg.data.patch_size)  # + position channels
+            d_shape = (1, nets["D_a"].in_channels, *cfg.data.patch_size)  # image [+ position channels]
             fl_g, fl_d = count_flops(nets["G_ab"], shape), count_flops(nets["D_a"], d_shape)
             flops = f"; FLOPs per patch forward: G {fl_g / 1e9:.2f} G, D {fl_d / 1e9:.2f} G"
         except Exception as exc:  # noqa: BLE001 - a count is informative, never fatal
